@@ -42,4 +42,5 @@ __all__ = [
     "make_pin_factory",
     "pi_model",
     "preset",
+    "relays_safe_on_sigterm",
 ]

@@ -39,20 +39,20 @@ class Board:
         self.spec = spec.validate()
         self.pin_factory = pin_factory
         self.simulated = is_simulated(pin_factory)
-        self.relays: tuple[Relay, ...] = ()
-        self.inputs: tuple[AlarmInput, ...] = ()
+        self.relays: list[Relay] = []
+        self.inputs: list[AlarmInput] = []
         self.button: ManualButton | None = None
         self.led: StatusLED | None = None
         self._closed = False
-        try:
-            self.relays = tuple(
-                Relay(r.name, r.pin, active_high=r.active_high, pin_factory=pin_factory)
-                for r in spec.relays
-            )
-            self.inputs = tuple(
-                AlarmInput(i.name, i.pin, closed_level=i.closed_level, pin_factory=pin_factory)
-                for i in spec.inputs
-            )
+        try:  # append one by one, so a failure half-way closes what was opened
+            for r in spec.relays:
+                self.relays.append(
+                    Relay(r.name, r.pin, active_high=r.active_high, pin_factory=pin_factory)
+                )
+            for i in spec.inputs:
+                self.inputs.append(
+                    AlarmInput(i.name, i.pin, closed_level=i.closed_level, pin_factory=pin_factory)
+                )
             if spec.button is not None:
                 self.button = ManualButton(spec.button, pin_factory=pin_factory)
             if spec.led is not None:
@@ -85,7 +85,10 @@ class Board:
             return
         self._closed = True
         devices: list[Relay | AlarmInput | ManualButton | StatusLED | None] = [
-            *self.relays, *self.inputs, self.button, self.led
+            *self.relays,
+            *self.inputs,
+            self.button,
+            self.led,
         ]
         for device in devices:
             if device is None:
@@ -108,9 +111,7 @@ class Board:
 
 
 @contextlib.contextmanager
-def relays_safe_on_sigterm(
-    board: Board, then: Callable[[], None] | None = None
-) -> Iterator[None]:
+def relays_safe_on_sigterm(board: Board, then: Callable[[], None] | None = None) -> Iterator[None]:
     """While inside, SIGTERM puts every relay in its safe state, runs ``then`` and
     raises ``SystemExit(0)`` so ``finally`` blocks and ``atexit`` still run.
 

@@ -156,7 +156,8 @@ def _input(item: Any, n: int) -> InputSpec:
         level = item.get("closed_level", "low")
         if level not in ("low", "high"):
             raise ValueError(f"input {n}: closed_level must be 'low' or 'high', not {level!r}")
-        return InputSpec(str(item.get("name", f"IN{n}")), item.get("pin"), level)
+        pin: Any = item.get("pin")  # validate() checks it, with every other problem
+        return InputSpec(str(item.get("name", f"IN{n}")), pin, level)
     return InputSpec(f"IN{n}", item)
 
 
@@ -168,7 +169,8 @@ def _relay(item: Any, n: int) -> RelaySpec:
         active_high = item.get("active_high", True)
         if not isinstance(active_high, bool):
             raise ValueError(f"relay {n}: active_high must be true or false")
-        return RelaySpec(str(item.get("name", f"OUT{n}")), item.get("pin"), active_high)
+        pin: Any = item.get("pin")
+        return RelaySpec(str(item.get("name", f"OUT{n}")), pin, active_high)
     return RelaySpec(f"OUT{n}", item)
 
 

@@ -87,8 +87,9 @@ class _Contact:
             self.callback_errors += 1
             self.last_callback_error = exc
             if self.callback_errors == 1:
-                log.exception("%s: the change handler failed; later failures are only counted",
-                              self.name)
+                log.exception(
+                    "%s: the change handler failed; later failures are only counted", self.name
+                )
 
     def close(self) -> None:
         self._device.when_activated = None
@@ -265,4 +266,3 @@ class StatusLED:
     def close(self) -> None:
         self._led.source = None
         self._led.close()
-

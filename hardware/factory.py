@@ -40,7 +40,8 @@ class SimulatedPin(MockPin):
     - At creation it sits at the SoC's reset pull (GPIO 0-8 up, 9-27 down), or at
       the level a ``config.txt`` ``gpio=`` line gives it (``boot_levels``).
     - Claiming it as an output without a level drives it LOW, as the kernel does
-      for lgpio; :meth:`output_with_state` claims it at a level in one step.
+      for lgpio, even when ``config.txt`` already made it an output;
+      :meth:`output_with_state` claims it at a level in one step.
     - Releasing an output keeps its level through a pull, as our real factories do.
 
     Its recorded ``states`` therefore show every glitch a real relay would make.
@@ -50,6 +51,7 @@ class SimulatedPin(MockPin):
         super().__init__(factory, info)
         number = info.name.removeprefix("GPIO")
         bcm = int(number) if number.isdigit() else -1
+        self._claimed = False
         if bcm in factory.boot_levels:
             self._function = "output"
             self._state = factory.boot_levels[bcm]
@@ -59,17 +61,20 @@ class SimulatedPin(MockPin):
         self.clear_states()
 
     def _set_function(self, value: str) -> None:
-        if value == "output" and self._function != "output":
+        if value == "output" and not self._claimed:
+            self._claimed = True
             self._function = "output"
             self._change_state(False)
         else:
             super()._set_function(value)
 
     def output_with_state(self, state: bool) -> None:
+        self._claimed = True
         self._function = "output"
         self._change_state(bool(state))
 
     def close(self) -> None:
+        self._claimed = False
         if self._function == "output":
             self.when_changed = None
             self._function = "input"
@@ -78,7 +83,7 @@ class SimulatedPin(MockPin):
             super().close()
 
 
-class SimulatedPinFactory(MockFactory):  # type: ignore[misc]
+class SimulatedPinFactory(MockFactory):
     """gpiozero's MockFactory making :class:`SimulatedPin` pins.
 
     ``boot_levels`` maps BCM numbers to the level that ``config.txt`` sets at power-on.
@@ -107,7 +112,9 @@ def _lgpio_factory(chip: int | None) -> Factory:
             "\"pip install 'alarmbridge[pi]'\" (or 'apt install python3-lgpio'). " + _NO_GPIO_HINT
         ) from exc
 
-    class SafeLGPIOPin(LGPIOPin):  # type: ignore[misc]
+    class SafeLGPIOPin(LGPIOPin):
+        _callback: Any
+
         def output_with_state(self, state: bool) -> None:
             if self._callback is not None:
                 self._callback.cancel()
@@ -122,7 +129,7 @@ def _lgpio_factory(chip: int | None) -> Factory:
             else:
                 super().close()
 
-    class SafeLGPIOFactory(LGPIOFactory):  # type: ignore[misc]
+    class SafeLGPIOFactory(LGPIOFactory):
         simulated = False
 
         def __init__(self, chip: int | None = None) -> None:
@@ -152,7 +159,7 @@ def _rpigpio_factory() -> Factory:
             "on a Pi 5 use --pins lgpio. " + _NO_GPIO_HINT
         ) from exc
 
-    class SafeRPiGPIOPin(RPiGPIOPin):  # type: ignore[misc]
+    class SafeRPiGPIOPin(RPiGPIOPin):
         def close(self) -> None:
             if self.function == "output":
                 self.when_changed = None
@@ -161,7 +168,7 @@ def _rpigpio_factory() -> Factory:
             else:
                 super().close()
 
-    class SafeRPiGPIOFactory(RPiGPIOFactory):  # type: ignore[misc]
+    class SafeRPiGPIOFactory(RPiGPIOFactory):
         simulated = False
 
         def __init__(self) -> None:
