@@ -1,0 +1,162 @@
+"""Operator configuration: inputs, outputs, the button, as validated data.
+
+One document, ``extra="forbid"`` everywhere and a schema version, so it can be
+exported and imported as a file and every error names the field at fault.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hardware.boards import BoardSpec
+
+SCHEMA_VERSION = 1
+MIN_MS = 25
+MAX_MS = 24 * 3600 * 1000
+
+
+class InputKind(StrEnum):
+    ALARM = "alarm"  # acts only while armed
+    H24 = "24h"  # always acts: tamper, panic
+    DVR = "dvr"  # the DVR's own alarm-out relay: motion, video loss
+    ARMED_STATE = "armed-state"  # the panel's "armed" output: arms the alarm inputs
+
+
+class Contact(StrEnum):
+    NO = "NO"  # normally open: closed = alarm
+    NC = "NC"  # normally closed: open = alarm (a cut wire reads as alarm)
+
+
+class ArmedBy(StrEnum):
+    SCHEDULE = "schedule"
+    PANEL = "panel"
+    BOTH = "both"  # armed only while the schedule AND the panel say so
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(_Model):
+    name: str = Field(min_length=1, max_length=40)
+    enabled: bool = True
+    contact: Contact = Contact.NO
+    response_ms: int = Field(default=50, ge=0, le=10_000)
+    kind: InputKind = InputKind.ALARM
+    outputs: list[int] = Field(default_factory=list, description="linked outputs, 1-based")
+    schedule: str = "always"
+    armed_by: ArmedBy = ArmedBy.SCHEDULE
+    stuck_after_s: int = Field(default=3600, ge=0, le=7 * 24 * 3600, description="0 = never")
+    chatter_changes: int = Field(default=20, ge=2, le=10_000)
+    chatter_window_s: int = Field(default=10, ge=1, le=3600)
+
+
+class OutputConfig(_Model):
+    name: str = Field(min_length=1, max_length=40)
+    dvr_channel: str = Field(default="", max_length=20)
+    valid_signal: Literal["close", "open"] = "close"
+    mode: Literal["switch", "pulse"] = "switch"
+    pulse_on_ms: int = Field(default=500, ge=MIN_MS, le=MAX_MS)
+    pulse_off_ms: int = Field(default=500, ge=MIN_MS, le=MAX_MS)
+    pulse_count: int = Field(default=0, ge=0, le=100_000, description="0 = until the end")
+    hold: Literal["follow", "fixed"] = "follow"
+    hold_ms: int = Field(default=0, ge=0, le=MAX_MS, description="fixed hold; 0 = until stopped")
+    retrigger: Literal["extend", "restart", "ignore"] = "extend"
+    min_off_ms: int = Field(default=0, ge=0, le=MAX_MS)
+    schedule: str | None = Field(default=None, description="timed output: active in windows")
+
+    @model_validator(mode="after")
+    def _hold_range(self) -> Self:
+        if self.hold_ms and self.hold_ms < MIN_MS:
+            raise ValueError(f"hold_ms must be 0 (until stopped) or at least {MIN_MS} ms")
+        return self
+
+
+class ButtonConfig(_Model):
+    action: Literal["pulse", "none"] = "pulse"
+    outputs: list[int] | None = Field(default=None, description="None = every DVR output")
+    duration_ms: int = Field(default=3000, ge=MIN_MS, le=MAX_MS)
+
+
+class Config(_Model):
+    schema_version: Literal[1] = 1
+    inputs: list[InputConfig]
+    outputs: list[OutputConfig]
+    button: ButtonConfig = Field(default_factory=ButtonConfig)
+    healthy_output: int | None = Field(
+        default=None, description="1-based output energised only while the engine is alive"
+    )
+
+    @model_validator(mode="after")
+    def _links(self) -> Self:
+        n_out = len(self.outputs)
+        problems = []
+        for i, inp in enumerate(self.inputs, 1):
+            for o in inp.outputs:
+                if not 1 <= o <= n_out:
+                    problems.append(
+                        f"input {i} ({inp.name}) links output {o}, which does not exist"
+                    )
+                elif o == self.healthy_output:
+                    problems.append(f"input {i} links output {o}, the healthy relay")
+        for o in self.button.outputs or []:
+            if not 1 <= o <= n_out:
+                problems.append(f"the button uses output {o}, which does not exist")
+        for i, inp in enumerate(self.inputs, 1):
+            if inp.schedule != "always":
+                problems.append(
+                    f"input {i} ({inp.name}): schedule {inp.schedule!r} does not exist; "
+                    "weekly schedules are not available yet, use 'always'"
+                )
+            if inp.armed_by is not ArmedBy.SCHEDULE and not any(
+                x.kind is InputKind.ARMED_STATE for x in self.inputs
+            ):
+                problems.append(
+                    f"input {i} ({inp.name}) is armed by the panel, but no input is of kind "
+                    "'armed-state'"
+                )
+        for o, out in enumerate(self.outputs, 1):
+            if out.schedule not in (None, "always"):
+                problems.append(
+                    f"output {o} ({out.name}): schedule {out.schedule!r} does not exist"
+                )
+        if self.healthy_output is not None and not 1 <= self.healthy_output <= n_out:
+            problems.append(f"healthy_output {self.healthy_output} does not exist")
+        names = [i.name for i in self.inputs] + [o.name for o in self.outputs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(f"names must be unique: {', '.join(dupes)} used twice")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def fits(self, spec: BoardSpec) -> list[str]:
+        """Problems running this config on ``spec`` (counts must match the board)."""
+        problems = []
+        if len(self.inputs) != len(spec.inputs):
+            problems.append(
+                f"{len(self.inputs)} inputs configured, the board has {len(spec.inputs)}"
+            )
+        if len(self.outputs) != len(spec.relays):
+            problems.append(
+                f"{len(self.outputs)} outputs configured, the board has {len(spec.relays)}"
+            )
+        return problems
+
+
+def default_config(spec: BoardSpec) -> Config:
+    """A fresh appliance: input N drives relay N (DVR channel CHN), follow-source, NO
+    contacts, kind alarm, always armed."""
+    n_out = len(spec.relays)
+    return Config(
+        inputs=[
+            InputConfig(name=i.name, outputs=[n] if n <= n_out else [])
+            for n, i in enumerate(spec.inputs, 1)
+        ],
+        outputs=[
+            OutputConfig(name=r.name, dvr_channel=f"CH{n}") for n, r in enumerate(spec.relays, 1)
+        ],
+    )

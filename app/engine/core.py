@@ -1,0 +1,470 @@
+"""The engine: from debounced inputs to relay actions, and the events that record them.
+
+Single-threaded by design: :class:`~app.engine.runner.EngineRunner` (or a test)
+calls every method from one thread. Relays switch here, before any event is
+written; events leave through ``emit``, which must never block.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from app.clock import Clock
+from app.config import ArmedBy, Config, InputConfig, InputKind
+from app.engine.inputs import InputChannel, S
+from app.engine.outputs import FOREVER, OutputChannel
+from app.engine.schedules import ScheduleBook
+from app.events import Cause, EventStamper, Kind, NewEvent
+from hardware import Board, ContactChange
+
+log = logging.getLogger(__name__)
+
+RECONCILE_NS = 1 * S  # re-read every input this often
+BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
+
+
+class Engine:
+    """Owns the logic of one board. ``emit`` receives every event, in order."""
+
+    def __init__(
+        self,
+        board: Board,
+        config: Config,
+        *,
+        stamper: EventStamper,
+        emit: Callable[[NewEvent], None],
+        clock: Clock,
+        schedules: ScheduleBook | None = None,
+        on_latches: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        problems = config.fits(board.spec)
+        if problems:
+            raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
+        self.board = board
+        self.config = config
+        self.stamper = stamper
+        self.emit = emit
+        self.clock = clock
+        self.schedules = schedules or ScheduleBook()
+        self.on_latches = on_latches
+        self.inputs: list[InputChannel] = []
+        self.outputs = [OutputChannel(o.name, o) for o in config.outputs]
+        self.button: InputChannel | None = None
+        self.faults: dict[str, dict[str, Any]] = {}
+        self._energised: list[bool | None] = [None] * len(self.outputs)
+        self._by_name: dict[str, InputChannel] = {}
+        self._next_reconcile = 0
+        self.panel_armed = False
+        self.running = False
+
+    # -- events ---------------------------------------------------------------
+
+    def _event(self, kind: Kind, state: str, cause: Cause, **kw: Any) -> None:
+        try:
+            self.emit(self.stamper.make(kind, state, cause, **kw))
+        except Exception:  # the relay path never fails because of the log
+            log.exception("emitting an event failed")
+
+    def set_fault(self, key: str, active: bool, message: str, **detail: Any) -> None:
+        """Raise or clear a fault (logged once per change, listed in status)."""
+        if active == (key in self.faults):
+            return
+        channel, _, code = key.partition(":")
+        info = {"code": code or key, "message": message, **detail}
+        if active:
+            self.faults[key] = info
+        else:
+            del self.faults[key]
+        self._event(
+            Kind.FAULT,
+            "raised" if active else "cleared",
+            Cause.SYSTEM,
+            channel=channel,
+            detail=info,
+        )
+
+    # -- arming ---------------------------------------------------------------
+
+    def _armed(self, ch: InputChannel) -> bool:
+        by = ch.cfg.armed_by
+        scheduled = self.schedules.is_active(ch.cfg.schedule, self.clock.utc_us())
+        if by is ArmedBy.SCHEDULE:
+            return scheduled
+        if by is ArmedBy.PANEL:
+            return self.panel_armed
+        return scheduled and self.panel_armed
+
+    def _acts(self, ch: InputChannel) -> bool:
+        kind = ch.cfg.kind
+        if not ch.cfg.enabled or kind is InputKind.ARMED_STATE:
+            return False
+        return kind is not InputKind.ALARM or self._armed(ch)
+
+    def _linked(self, ch: InputChannel) -> Iterable[OutputChannel]:
+        return (self.outputs[n - 1] for n in ch.cfg.outputs)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self, latched: Iterable[str] = ()) -> None:
+        """Read every input, recompute every output from the wire, the schedules and
+        the persisted manual latches, and log the result."""
+        now = self.clock.monotonic_ns()
+        self.inputs = [
+            InputChannel(cfg.name, cfg, closed=dev.closed, now=now)
+            for cfg, dev in zip(self.config.inputs, self.board.inputs, strict=True)
+        ]
+        self._by_name = {
+            dev.name: ch for dev, ch in zip(self.board.inputs, self.inputs, strict=True)
+        }
+        if self.board.button is not None:
+            self.button = InputChannel("button", BUTTON, closed=self.board.button.closed, now=now)
+        self._update_panel()
+        for ch in self.inputs:
+            if ch.alarm and self._acts(ch):
+                for out in self._linked(ch):
+                    out.trigger(ch.name, Cause.RESTART, now)
+        names = set(latched)
+        for out in self.outputs:
+            if out.name in names:
+                out.manual_start(None, Cause.RESTART, "manual latch", now)
+        self.running = True
+        self._event(
+            Kind.SYSTEM,
+            "started",
+            Cause.SYSTEM,
+            detail={"board": self.board.spec.name, "simulated": self.board.simulated},
+        )
+        self.tick(now)
+        self._event(
+            Kind.SYSTEM,
+            "recomputed",
+            Cause.RESTART,
+            detail={
+                "inputs": {ch.name: "alarm" if ch.alarm else "normal" for ch in self.inputs},
+                "outputs": {o.name: "active" if o.active else "idle" for o in self.outputs},
+                "latched": sorted(names),
+            },
+        )
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Every relay to its safe state (released), then a final event."""
+        self.running = False
+        self.board.all_relays_off()
+        self._energised = [False] * len(self.outputs)
+        self._event(
+            Kind.SYSTEM, "stopped", Cause.SYSTEM, detail={"reason": reason, "relays": "safe"}
+        )
+
+    # -- inputs ---------------------------------------------------------------
+
+    def contact_changed(self, change: ContactChange) -> None:
+        """A raw change from the hardware (via the runner's queue)."""
+        ch = self.button if change.name == "button" else self._by_name.get(change.name)
+        if ch is None or not self.running:
+            return
+        ch.edge(change.closed, change.t_ns)
+        if ch is not self.button:
+            self._check_chatter(ch, change.t_ns)
+
+    def _check_chatter(self, ch: InputChannel, now: int) -> None:
+        started = ch.check_chatter(now)
+        if started is True:
+            self.set_fault(
+                f"{ch.name}:chatter",
+                True,
+                f"{ch.name} is chattering: its log rows are rate-limited until it calms down",
+                changes=ch.cfg.chatter_changes,
+                window_s=ch.cfg.chatter_window_s,
+            )
+        elif started is False:
+            self.set_fault(
+                f"{ch.name}:chatter",
+                False,
+                f"{ch.name} is calm again",
+                unlogged_changes=ch.unlogged,
+            )
+            ch.unlogged = 0
+
+    def _reconcile(self, now: int) -> None:
+        for ch, dev in zip(self.inputs, self.board.inputs, strict=True):
+            closed = dev.closed
+            if closed != ch.raw:
+                ch.edge(closed, now)
+                self._event(
+                    Kind.SYSTEM,
+                    "missed-edge",
+                    Cause.SYSTEM,
+                    channel=ch.name,
+                    detail={"contact": "closed" if closed else "open"},
+                )
+        if self.button is not None and self.board.button is not None:
+            self.button.edge(self.board.button.closed, now)
+
+    def _input_settled(self, ch: InputChannel, now: int) -> None:
+        acts = self._acts(ch)
+        kind = ch.cfg.kind
+        if kind is InputKind.ARMED_STATE:
+            state = "armed" if ch.alarm else "disarmed"
+        elif ch.alarm and kind is InputKind.ALARM and ch.cfg.enabled and not acts:
+            state = "alarm-not-armed"
+        else:
+            state = "alarm" if ch.alarm else "normal"
+        if not ch.cfg.enabled:
+            pass
+        elif ch.chattering:
+            ch.unlogged += 1
+        else:
+            self._event(
+                Kind.INPUT,
+                state,
+                Cause.INPUT,
+                channel=ch.name,
+                mono_ns=ch.raw_since,
+                detail={
+                    "contact": "closed" if ch.stable else "open",
+                    "contact_type": str(ch.cfg.contact),
+                    "kind": str(kind),
+                },
+            )
+        if kind is InputKind.ARMED_STATE:
+            self._update_panel()
+            return
+        for out in self._linked(ch):
+            if ch.alarm and acts:
+                out.trigger(ch.name, Cause.INPUT, now)
+            elif not ch.alarm:
+                out.release(ch.name)
+
+    def _update_panel(self) -> None:
+        was = self.panel_armed
+        self.panel_armed = any(
+            ch.alarm and ch.cfg.enabled
+            for ch in self.inputs
+            if ch.cfg.kind is InputKind.ARMED_STATE
+        )
+        if was and not self.panel_armed:  # disarming releases follow-source outputs
+            for ch in self.inputs:
+                if ch.cfg.kind is InputKind.ALARM and not self._acts(ch):
+                    for out in self._linked(ch):
+                        out.release(ch.name)
+
+    def _button_settled(self, ch: InputChannel, now: int) -> None:
+        if not ch.stable:
+            return
+        cfg = self.config.button
+        if cfg.action == "none":
+            self._event(
+                Kind.OPERATOR,
+                "button-pressed",
+                Cause.BUTTON,
+                source="button",
+                detail={"action": "none"},
+            )
+            return
+        targets = self._button_targets()
+        self._event(
+            Kind.OPERATOR,
+            "manual-trigger",
+            Cause.BUTTON,
+            source="button",
+            detail={"outputs": [o.name for o in targets], "duration_ms": cfg.duration_ms},
+        )
+        for out in targets:
+            out.manual_start(cfg.duration_ms, Cause.BUTTON, "button", now)
+
+    def _button_targets(self) -> list[OutputChannel]:
+        chosen = self.config.button.outputs
+        if chosen is None:
+            return [o for o in self.outputs if o.cfg.dvr_channel and not self._is_healthy(o)]
+        return [self.outputs[n - 1] for n in chosen]
+
+    def _is_healthy(self, out: OutputChannel) -> bool:
+        healthy = self.config.healthy_output
+        return healthy is not None and self.outputs[healthy - 1] is out
+
+    # -- the loop -------------------------------------------------------------
+
+    def tick(self, now: int | None = None) -> int | None:
+        """Process everything due by ``now``; return the next deadline (monotonic ns)."""
+        if not self.running:
+            return None
+        now = self.clock.monotonic_ns() if now is None else now
+        if now >= self._next_reconcile:
+            self._reconcile(now)
+            self._next_reconcile = now + RECONCILE_NS
+        for ch in self.inputs:
+            if ch.settle(now):
+                self._input_settled(ch, now)
+            if ch.chattering:
+                self._check_chatter(ch, now)
+            stuck = ch.check_stuck(now)
+            if stuck is not None:
+                self.set_fault(
+                    f"{ch.name}:stuck",
+                    stuck,
+                    f"{ch.name} has been in alarm for over {ch.cfg.stuck_after_s} s"
+                    if stuck
+                    else f"{ch.name} left alarm",
+                )
+        if self.button is not None and self.button.settle(now):
+            self._button_settled(self.button, now)
+        utc = self.clock.utc_us()
+        for n, out in enumerate(self.outputs):
+            schedule = out.cfg.schedule
+            out.scheduled = schedule is not None and self.schedules.is_active(schedule, utc)
+            changed = out.update(now)
+            energised = True if self._is_healthy(out) else out.energised
+            if energised != self._energised[n]:
+                self.board.relays[n].set(energised)
+                self._energised[n] = energised
+            if changed:
+                self._event(
+                    Kind.OUTPUT,
+                    "active" if out.active else "idle",
+                    out.cause,
+                    channel=out.name,
+                    dvr_channel=out.cfg.dvr_channel or None,
+                    source=out.source,
+                    detail={"relay": "energised" if energised else "released"},
+                )
+        return self._next_deadline(now)
+
+    def _next_deadline(self, now: int) -> int:
+        times = [self._next_reconcile]
+        for ch in [*self.inputs, *([self.button] if self.button else [])]:
+            times += [t for t in (ch.deadline(), ch.chatter_deadline(), ch.stuck_deadline()) if t]
+        times += [t for t in (o.deadline(now) for o in self.outputs) if t]
+        return min(times)
+
+    # -- operator commands ----------------------------------------------------
+
+    def _output(self, n: int) -> OutputChannel:
+        if not 1 <= n <= len(self.outputs):
+            raise ValueError(f"there is no output {n}: outputs are 1 to {len(self.outputs)}")
+        out = self.outputs[n - 1]
+        if self._is_healthy(out):
+            raise ValueError(f"output {n} is the healthy relay: it cannot be started or stopped")
+        return out
+
+    def manual_start(
+        self, n: int, duration_ms: int | None, user: str, cause: Cause = Cause.USER
+    ) -> None:
+        out = self._output(n)
+        now = self.clock.monotonic_ns()
+        self._event(
+            Kind.OPERATOR,
+            "manual-start",
+            cause,
+            channel=out.name,
+            source=user,
+            dvr_channel=out.cfg.dvr_channel or None,
+            detail={"duration_ms": duration_ms},
+        )
+        out.manual_start(duration_ms, cause, user, now)
+        self._latches_changed()
+        self.tick(now)
+
+    def manual_stop(self, n: int, user: str) -> None:
+        out = self._output(n)
+        now = self.clock.monotonic_ns()
+        self._event(
+            Kind.OPERATOR,
+            "manual-stop",
+            Cause.USER,
+            channel=out.name,
+            source=user,
+            dvr_channel=out.cfg.dvr_channel or None,
+        )
+        out.cause, out.source = Cause.USER, user
+        out.manual_stop()
+        self._latches_changed()
+        self.tick(now)
+
+    def trigger(self, user: str) -> None:
+        """The manual trigger (as the physical button does), asked by an operator."""
+        cfg = self.config.button
+        targets = self._button_targets()
+        now = self.clock.monotonic_ns()
+        self._event(
+            Kind.OPERATOR,
+            "manual-trigger",
+            Cause.USER,
+            source=user,
+            detail={"outputs": [o.name for o in targets], "duration_ms": cfg.duration_ms},
+        )
+        for out in targets:
+            out.manual_start(cfg.duration_ms, Cause.USER, user, now)
+        self.tick(now)
+
+    def latched(self) -> list[str]:
+        return [o.name for o in self.outputs if o.latched]
+
+    def _latches_changed(self) -> None:
+        if self.on_latches is not None:
+            self.on_latches(self.latched())
+
+    def apply_config(self, config: Config) -> None:
+        """Apply a new configuration without a restart, keeping every state that
+        still makes sense (debounce in progress, active outputs, manual starts)."""
+        problems = config.fits(self.board.spec)
+        if problems:
+            raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
+        now = self.clock.monotonic_ns()
+        self.config = config
+        for ch, cfg in zip(self.inputs, config.inputs, strict=True):
+            ch.reconfigure(cfg)
+        for out, ocfg in zip(self.outputs, config.outputs, strict=True):
+            out.reconfigure(ocfg)
+            out.sources.clear()
+        self._update_panel()
+        for ch in self.inputs:
+            if ch.alarm and self._acts(ch):
+                for out in self._linked(ch):
+                    out.sources.add(ch.name)
+        self.tick(now)
+
+    # -- status ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.monotonic_ns()
+        return {
+            "running": self.running,
+            "panel_armed": self.panel_armed,
+            "inputs": [
+                {
+                    "name": ch.name,
+                    "enabled": ch.cfg.enabled,
+                    "kind": str(ch.cfg.kind),
+                    "contact_type": str(ch.cfg.contact),
+                    "supervised": False,
+                    "contact": "closed" if ch.raw else "open",
+                    "alarm": ch.alarm,
+                    "armed": self._armed(ch) if ch.cfg.kind is InputKind.ALARM else None,
+                    "acts": self._acts(ch),
+                    "chattering": ch.chattering,
+                    "stuck": ch.stuck,
+                }
+                for ch in self.inputs
+            ],
+            "outputs": [
+                {
+                    "name": o.name,
+                    "dvr_channel": o.cfg.dvr_channel,
+                    "active": o.active,
+                    "energised": bool(self._energised[n]),
+                    "healthy_relay": self._is_healthy(o),
+                    "mode": o.cfg.mode,
+                    "hold": o.cfg.hold,
+                    "latched": o.latched,
+                    "time_left_ms": o.time_left_ms(now),
+                    "until_stopped": o.active
+                    and (o.manual_until == FOREVER or o.auto_until == FOREVER),
+                    "cause": str(o.cause) if o.active else None,
+                    "source": o.source if o.active else None,
+                }
+                for n, o in enumerate(self.outputs)
+            ],
+            "faults": [{"key": k, **v} for k, v in self.faults.items()],
+        }

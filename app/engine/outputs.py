@@ -1,0 +1,154 @@
+"""One output's state machine: the camera "Alarm Out" menu, done properly.
+
+An output is *active* while something wants it: a linked input (follow-source),
+a fixed hold, a manual start or its schedule. While active its *signal* is on
+(switch mode) or alternates (pulse mode). The relay carries the signal as
+"valid signal close" (energised = contact closed) or "open" (released = open).
+Times are ``monotonic_ns``; nothing here reads a clock or touches a pin.
+"""
+
+from __future__ import annotations
+
+from app.config import OutputConfig
+from app.events import Cause
+
+MS = 1_000_000
+FOREVER = 2**62
+
+
+class OutputChannel:
+    """
+    >>> out = OutputChannel("OUT1", OutputConfig(name="OUT1", hold="fixed", hold_ms=100))
+    >>> out.trigger("IN1", Cause.INPUT, now=0); out.update(0)
+    True
+    >>> out.signal, out.update(100 * MS), out.signal
+    (True, True, False)
+    """
+
+    def __init__(self, name: str, cfg: OutputConfig) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.sources: set[str] = set()  # follow-source: linked inputs now in alarm
+        self.suppressed = False  # stopped by hand while its sources were still in alarm
+        self.auto_until = 0  # fixed hold: end of the activation
+        self.manual_until = 0  # manual start: end (FOREVER = until stopped)
+        self.scheduled = False  # timed output: inside a schedule window
+        self.gap_until = 0  # the minimum off-gap: no new activation before this
+        self.restart_pending = False
+        self.active = False
+        self.started_at = 0
+        self.signal = False
+        self.cause = Cause.SYSTEM
+        self.source: str | None = None
+
+    @property
+    def energised(self) -> bool:
+        """Whether the relay coil should be energised now."""
+        return self.signal if self.cfg.valid_signal == "close" else not self.signal
+
+    @property
+    def latched(self) -> bool:
+        """Started by hand until stopped (survives a restart)."""
+        return self.manual_until == FOREVER
+
+    def reconfigure(self, cfg: OutputConfig) -> None:
+        self.cfg = cfg
+
+    def _mark(self, cause: Cause, source: str | None) -> None:
+        if not self.active:
+            self.cause, self.source = cause, source
+
+    def trigger(self, source: str, cause: Cause, now: int) -> None:
+        """A linked input went into alarm (while it acts)."""
+        self._mark(cause, source)
+        if self.cfg.hold == "follow":
+            already = bool(self.sources) and not self.suppressed
+            self.sources.add(source)
+            self.suppressed = False
+            if already and self.cfg.retrigger == "restart":
+                self.restart_pending = True
+            return
+        end = FOREVER if self.cfg.hold_ms == 0 else now + self.cfg.hold_ms * MS
+        if self.auto_until <= now:
+            self.auto_until = end
+        elif self.cfg.retrigger == "extend":
+            self.auto_until = max(self.auto_until, end)
+        elif self.cfg.retrigger == "restart":
+            self.auto_until = end
+            self.restart_pending = True
+
+    def release(self, source: str) -> None:
+        """A linked input left alarm (or stopped acting)."""
+        self.sources.discard(source)
+        if not self.sources:
+            self.suppressed = False
+
+    def manual_start(
+        self, duration_ms: int | None, cause: Cause, source: str | None, now: int
+    ) -> None:
+        self._mark(cause, source)
+        end = FOREVER if duration_ms is None else now + duration_ms * MS
+        self.manual_until = max(self.manual_until, end) if self.manual_until > now else end
+        self.suppressed = False
+
+    def manual_stop(self) -> None:
+        """Stop every activation now; follow-source waits for its inputs' next alarm."""
+        self.manual_until = 0
+        self.auto_until = 0
+        self.suppressed = bool(self.sources)
+        self.restart_pending = False
+
+    def wanted(self, now: int) -> bool:
+        follow = bool(self.sources) and not self.suppressed
+        return follow or self.auto_until > now or self.manual_until > now or self.scheduled
+
+    def update(self, now: int) -> bool:
+        """Bring ``active`` and ``signal`` up to ``now``; True if ``active`` changed."""
+        was = self.active
+        if self.restart_pending:
+            self.restart_pending = False
+            if self.active:
+                self.active = False
+                self.gap_until = now + self.cfg.min_off_ms * MS
+        want = self.wanted(now)
+        if want and not self.active and now >= self.gap_until:
+            self.active = True
+            self.started_at = now
+        elif not want and self.active:
+            self.active = False
+            self.gap_until = now + self.cfg.min_off_ms * MS
+        self.signal = self._pattern(now)
+        return self.active != was
+
+    def _pattern(self, now: int) -> bool:
+        if not self.active:
+            return False
+        if self.cfg.mode == "switch":
+            return True
+        on, period = self.cfg.pulse_on_ms * MS, (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS
+        k, phase = divmod(now - self.started_at, period)
+        if self.cfg.pulse_count and k >= self.cfg.pulse_count:
+            return False
+        return phase < on
+
+    def deadline(self, now: int) -> int | None:
+        """The next instant at which :meth:`update` may change something."""
+        times = [t for t in (self.auto_until, self.manual_until) if now < t < FOREVER]
+        if self.wanted(now) and not self.active and self.gap_until > now:
+            times.append(self.gap_until)
+        if self.active and self.cfg.mode == "pulse":
+            on, period = (
+                self.cfg.pulse_on_ms * MS,
+                (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS,
+            )
+            k, phase = divmod(now - self.started_at, period)
+            if not self.cfg.pulse_count or k < self.cfg.pulse_count:
+                times.append(self.started_at + k * period + (on if phase < on else period))
+        return min(times) if times else None
+
+    def time_left_ms(self, now: int) -> int | None:
+        """Milliseconds until a timed activation ends (None: not timed, or idle)."""
+        ends = [t for t in (self.auto_until, self.manual_until) if t > now]
+        if not self.active or not ends or max(ends) >= FOREVER or self.sources or self.scheduled:
+            return None
+        return (max(ends) - now) // MS
