@@ -199,8 +199,9 @@ PRESETS: dict[str, BoardSpec] = {
             title="Waveshare RPi Relay Board (3 relays, active-low)",
             inputs=_inputs(_DEFAULT_INPUTS),
             relays=_relays((26, 20, 21), active_high=False),
-            notes="Relays are active-low on pins pulled down at reset: ship the config.txt "
-            "line, or the relays close for a few seconds at power-on.",
+            notes="Relays are active-low on pins pulled down at reset: they may close for the "
+            "first seconds after power-on, until the config.txt line applies (add it), "
+            "and after that stay off.",
         ),
         BoardSpec(
             name="waveshare-relay-b",

@@ -40,6 +40,10 @@ class EngineRunner:
         """The hardware handler: called on gpiozero's callback thread."""
         self._queue.put(change)
 
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the engine thread, without waiting."""
+        self._queue.put(fn)
+
     def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
         """Run ``fn`` on the engine thread and return its result (or raise its error)."""
         future: Future[T] = Future()

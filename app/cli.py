@@ -1,0 +1,334 @@
+"""The ``alarmbridge`` command. Errors are one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app import __version__
+from app.io.protocol import Client, ControlError
+from app.settings import Settings
+from hardware import PRESETS, HardwareError
+from hardware.pins import HEADER_PIN
+
+EVENT_FIELDS = [
+    "seq",
+    "utc",
+    "kind",
+    "channel",
+    "state",
+    "cause",
+    "source",
+    "dvr_channel",
+    "clock_synced",
+    "boot_id",
+    "mono_ns",
+    "detail",
+]
+
+
+class UsageError(Exception):
+    pass
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**given)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(_settings(args).socket_path)
+
+
+def cmd_io(args: argparse.Namespace, *, show_events: bool = False) -> int:
+    from app.io.process import IoProcess, run_forever
+
+    settings = _settings(args)
+    process = IoProcess(settings, on_event=_print_event if show_events else None)
+    if show_events:
+        print(
+            f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
+            f"data in {settings.data_dir}/"
+        )
+        print(
+            "Try it from another terminal:  .venv/bin/alarmbridge sim close 1   "
+            "(then 'sim open 1', 'sim press', 'status', 'events')"
+        )
+        print("Stop with Ctrl-C. Live events:")
+    run_forever(process)
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"action": args.action}
+    if args.action in ("close", "open"):
+        if args.n is None:
+            raise UsageError(f"say which input: alarmbridge sim {args.action} N")
+        request["input"] = args.n
+    _client(args).request("sim", **request)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    duration = None if args.seconds is None else round(args.seconds * 1000)
+    _client(args).request("start", output=args.n, duration_ms=duration, user=args.user)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    _client(args).request("stop", output=args.n, user=args.user)
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    _client(args).request("trigger", user=args.user)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _client(args).request("status")
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    sim = " (simulated pins)" if status["simulated"] else ""
+    print(
+        f"AlarmBridge {status['version']} on board {status['board']}{sim}, "
+        f"up {status['uptime_s']} s, clock {'synced' if status['clock_synced'] else 'NOT synced'}"
+    )
+    for i in status["inputs"]:
+        flags = [k for k in ("chattering", "stuck") if i[k]] + (
+            [] if i["enabled"] else ["disabled"]
+        )
+        print(
+            f"  {i['name']:<12} {i['contact']:<6} {i['contact_type']} {i['kind']:<11} "
+            f"{'ALARM' if i['alarm'] else 'normal':<7} {' '.join(flags)}"
+        )
+    for o in status["outputs"]:
+        left = f" {o['time_left_ms'] / 1000:.1f} s left" if o["time_left_ms"] is not None else ""
+        print(
+            f"  {o['name']:<12} {o['dvr_channel']:<5} {'ACTIVE' if o['active'] else 'idle':<7}"
+            f"relay {'energised' if o['energised'] else 'released'}{left}"
+        )
+    for f in status["faults"]:
+        print(f"  FAULT {f['key']}: {f['message']}")
+    return 0
+
+
+def _utc(utc_us: int) -> str:
+    return datetime.fromtimestamp(utc_us / 1e6, UTC).isoformat(timespec="milliseconds")
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    parts = [
+        f"#{event['seq']}",
+        _utc(event["utc_us"]),
+        event["kind"],
+        event.get("channel") or "-",
+        event["state"],
+        f"({event['cause']}{': ' + event['source'] if event.get('source') else ''})",
+    ]
+    if event.get("dvr_channel"):
+        parts.append(f"-> DVR {event['dvr_channel']}")
+    print(" ".join(parts), flush=True)
+
+
+def _parse_time(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"cannot read the time {text!r}: use ISO 8601, e.g. 2026-11-21T08:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1e6)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from app.eventlog.database import make_engine
+    from app.eventlog.queries import newest
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
+    db = make_engine(settings.db_path)
+    page = newest(
+        db,
+        channel=args.channel,
+        kinds=args.kind or None,
+        since_us=_parse_time(args.since),
+        until_us=_parse_time(args.until),
+        limit=args.limit,
+    )
+    db.dispose()
+    rows = [e.to_json() for e in reversed(page.events)]
+    emit = _emitter(args)
+    for row in rows:
+        emit(row)
+    if args.follow:
+        for event in _client(args).subscribe():
+            emit(event)
+    return 0
+
+
+def _emitter(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
+    if args.json:
+        return lambda e: print(json.dumps(e), flush=True)
+    if args.csv:
+        writer = csv.DictWriter(sys.stdout, EVENT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+
+        def row(e: dict[str, Any]) -> None:
+            writer.writerow(
+                {
+                    **e,
+                    "utc": _utc(e["utc_us"]),
+                    "detail": json.dumps(e["detail"]) if e.get("detail") else "",
+                }
+            )
+            sys.stdout.flush()
+
+        return row
+    return _print_event
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        config = _client(args).request("config-get")
+        text = json.dumps(config, indent=2) + "\n"
+        if args.file:
+            Path(args.file).write_text(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if not args.file:
+        raise UsageError("say which file to import: alarmbridge config import FILE")
+    try:
+        data = json.loads(Path(args.file).read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{args.file} is not valid JSON: {exc}") from None
+    _client(args).request("config-set", config=data, user=args.user)
+    print(f"configuration imported from {args.file} and applied")
+    return 0
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    spec = _settings(args).board_spec()
+    print(f"{spec.name}: {spec.title}")
+    rows = [(i.name, i.pin, f"input, closed = {i.closed_level}") for i in spec.inputs]
+    rows += [
+        (r.name, r.pin, f"relay, active-{'high' if r.active_high else 'low'}") for r in spec.relays
+    ]
+    if spec.button is not None:
+        rows.append(("button", spec.button, "to GND"))
+    if spec.led is not None:
+        rows.append(("status LED", spec.led, "active-high"))
+    for name, pin, what in rows:
+        print(f"  {name:<12} GPIO {pin:<3} header pin {HEADER_PIN[pin]:<3} {what}")
+    print("config.txt: " + "  ".join(spec.config_txt_lines()))
+    if spec.notes:
+        print(spec.notes)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, help="database and control socket (default ./data)"
+    )
+    hw = argparse.ArgumentParser(add_help=False)
+    hw.add_argument(
+        "--pins",
+        choices=["auto", "lgpio", "rpigpio", "mock"],
+        help="GPIO backend (default auto: lgpio on a Pi, simulated elsewhere)",
+    )
+    hw.add_argument("--board", help=f"board preset: {', '.join(PRESETS)}, or custom")
+    hw.add_argument("--board-file", type=Path, help="JSON pin map for --board custom")
+    user = argparse.ArgumentParser(add_help=False)
+    user.add_argument("--user", default="cli", help="who is acting (logged)")
+
+    parser = argparse.ArgumentParser(prog="alarmbridge", description="Alarm-to-CCTV bridge.")
+    parser.add_argument("--version", action="version", version=f"alarmbridge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("io", parents=[common, hw], help="run the io process").set_defaults(func=cmd_io)
+    run = sub.add_parser("run", parents=[common, hw], help="run the appliance and show live events")
+    run.set_defaults(func=lambda a: cmd_io(a, show_events=True))
+    sim = sub.add_parser("sim", parents=[common], help="drive simulated pins")
+    sim.add_argument("action", choices=["close", "open", "press", "release"])
+    sim.add_argument("n", nargs="?", type=int, help="input number (1-based)")
+    sim.set_defaults(func=cmd_sim)
+    start = sub.add_parser("start", parents=[common, user], help="start an output by hand")
+    start.add_argument("n", type=int, help="output number (1-based)")
+    start.add_argument("--for", dest="seconds", type=float, help="seconds (default: until stopped)")
+    start.set_defaults(func=cmd_start)
+    stop = sub.add_parser("stop", parents=[common, user], help="stop an output")
+    stop.add_argument("n", type=int)
+    stop.set_defaults(func=cmd_stop)
+    sub.add_parser("trigger", parents=[common, user], help="the manual trigger").set_defaults(
+        func=cmd_trigger
+    )
+    status = sub.add_parser("status", parents=[common], help="live state of inputs and outputs")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    events = sub.add_parser("events", parents=[common], help="the event log, newest last")
+    events.add_argument("--channel")
+    events.add_argument(
+        "--kind",
+        action="append",
+        choices=["input", "output", "operator", "config", "system", "fault"],
+    )
+    events.add_argument("--since", help="ISO time, UTC unless an offset is given")
+    events.add_argument("--until")
+    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("-f", "--follow", action="store_true", help="then show new events live")
+    fmt = events.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON lines")
+    fmt.add_argument("--csv", action="store_true")
+    events.set_defaults(func=cmd_events)
+    config = sub.add_parser(
+        "config", parents=[common, user], help="export or import the configuration"
+    )
+    config.add_argument("action", choices=["export", "import"])
+    config.add_argument("file", nargs="?")
+    config.set_defaults(func=cmd_config)
+    board = sub.add_parser("board", parents=[hw], help="show the pin map and config.txt lines")
+    board.set_defaults(func=cmd_board)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except (ControlError, HardwareError, UsageError, ValueError) as exc:
+        print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (ValidationError, OSError) as exc:
+        print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

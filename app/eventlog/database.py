@@ -1,0 +1,145 @@
+"""Connections to the event log database, and persistent faults kept in it.
+
+Every connection is set up the same way (WAL, ``synchronous=FULL``,
+``busy_timeout=5000``, ``foreign_keys=ON``). pysqlite's own transaction handling
+is switched off (``isolation_level=None``) and SQLAlchemy emits ``BEGIN`` itself,
+so reads run in a deferred transaction and writes, through :func:`immediate`, in
+``BEGIN IMMEDIATE``: the write lock is taken up front and a busy database is
+waited for (``busy_timeout``) instead of failing half-way through.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, select
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from app.eventlog.schema import meta
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+BEGIN_OPTION = "alarmbridge_begin"  # execution option: "IMMEDIATE" for write transactions
+FAULT_PREFIX = "fault."
+CORRUPT_FAULT_KEY = "fault.eventlog-corrupt"
+
+
+class EventLogError(Exception):
+    """Base class of the event log's errors."""
+
+
+class MigrationError(EventLogError):
+    """The database could not be brought to the schema this version needs."""
+
+
+class InvalidCursorError(EventLogError, ValueError):
+    """A paging cursor that this module did not make (or that was mangled)."""
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # Turn off pysqlite's implicit BEGIN; _on_begin emits our own.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("event log: journal_mode is %s, not wal", mode)
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _on_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"bad {BEGIN_OPTION}: {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(path: Path, **kwargs: Any) -> Engine:
+    """An engine for the SQLite file at ``path``, every connection set up as above.
+
+    Reads: ``with engine.connect() as conn`` (a deferred transaction, never
+    blocking the writer in WAL mode). Writes: ``with immediate(engine) as conn``.
+    """
+    url = URL.create("sqlite+pysqlite", database=str(path))
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def use_immediate(connection: Connection) -> Connection:
+    """Make every later transaction on ``connection`` start with ``BEGIN IMMEDIATE``."""
+    return connection.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+
+
+@contextmanager
+def immediate(engine: Engine) -> Iterator[Connection]:
+    """A connection in a ``BEGIN IMMEDIATE`` transaction, committed on success.
+
+    Only the writer thread should write events; this is for the few other writes
+    (clearing a persistent fault, startup) and for tests.
+    """
+    with engine.connect() as connection:
+        use_immediate(connection)
+        with connection.begin():
+            yield connection
+
+
+# ---------------------------------------------------------------- persistent faults
+
+
+@dataclass(frozen=True, slots=True)
+class PersistentFault:
+    """A fault stored in the ``meta`` table: it stays active across restarts until cleared."""
+
+    key: str  # e.g. "fault.eventlog-corrupt"
+    detail: dict[str, Any]
+
+    @property
+    def code(self) -> str:
+        """The fault code: the key without its ``fault.`` prefix."""
+        return self.key.removeprefix(FAULT_PREFIX)
+
+
+def set_persistent_fault(connection: Connection, key: str, detail: dict[str, Any]) -> None:
+    """Record (or replace) a persistent fault, inside the caller's write transaction."""
+    if not key.startswith(FAULT_PREFIX):
+        raise ValueError(f"fault keys start with {FAULT_PREFIX!r}: {key!r}")
+    value = json.dumps(detail, separators=(",", ":"), default=str)
+    connection.execute(delete(meta).where(meta.c.key == key))
+    connection.execute(meta.insert().values(key=key, value=value))
+
+
+def active_faults(source: Engine | Connection) -> list[PersistentFault]:
+    """Every persistent fault recorded in the database, by key."""
+    query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(FAULT_PREFIX))
+    query = query.order_by(meta.c.key)
+    if isinstance(source, Engine):
+        with source.connect() as connection:
+            rows = connection.execute(query).all()
+    else:
+        rows = source.execute(query).all()
+    return [PersistentFault(key, json.loads(value)) for key, value in rows]
+
+
+def clear_persistent_fault(engine: Engine, key: str) -> bool:
+    """Clear a persistent fault (an operator acknowledged it). True if it was active.
+
+    The caller logs the clearing as an event (who cleared it) through the writer.
+    """
+    with immediate(engine) as connection:
+        result = connection.execute(delete(meta).where(meta.c.key == key))
+        return bool(result.rowcount)

@@ -1,0 +1,96 @@
+"""Events to rows and back, and the one way events are inserted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.eventlog.schema import events
+from app.events import Cause, Event, Kind, NewEvent
+
+
+def dump_detail(detail: Mapping[str, Any] | None) -> str | None:
+    """Serialise an event's ``detail`` (compact JSON; unknown types as ``str``)."""
+    if detail is None:
+        return None
+    return json.dumps(detail, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_to_row(event: NewEvent) -> dict[str, Any]:
+    """The ``events`` row for ``event``. Raises ``TypeError``/``ValueError`` if malformed."""
+    return {
+        "utc_us": int(event.utc_us),
+        "mono_ns": int(event.mono_ns),
+        "boot_id": str(event.boot_id),
+        "clock_synced": bool(event.clock_synced),
+        "kind": Kind(event.kind).value,
+        "channel": None if event.channel is None else str(event.channel),
+        "state": str(event.state),
+        "cause": Cause(event.cause).value,
+        "source": None if event.source is None else str(event.source),
+        "dvr_channel": None if event.dvr_channel is None else str(event.dvr_channel),
+        "detail": dump_detail(event.detail),
+    }
+
+
+def row_to_event(row: Mapping[Any, Any]) -> Event:
+    """The :class:`Event` for an ``events`` row (a mapping such as ``Row._mapping``)."""
+    detail = row["detail"]
+    return Event(
+        kind=Kind(row["kind"]),
+        state=row["state"],
+        cause=Cause(row["cause"]),
+        utc_us=row["utc_us"],
+        mono_ns=row["mono_ns"],
+        boot_id=row["boot_id"],
+        clock_synced=bool(row["clock_synced"]),
+        channel=row["channel"],
+        dvr_channel=row["dvr_channel"],
+        source=row["source"],
+        detail=None if detail is None else json.loads(detail),
+        seq=row["seq"],
+    )
+
+
+def committed(event: NewEvent, seq: int) -> Event:
+    """``event`` as committed with sequence number ``seq``."""
+    return Event(
+        kind=event.kind,
+        state=event.state,
+        cause=event.cause,
+        utc_us=event.utc_us,
+        mono_ns=event.mono_ns,
+        boot_id=event.boot_id,
+        clock_synced=event.clock_synced,
+        channel=event.channel,
+        dvr_channel=event.dvr_channel,
+        source=event.source,
+        detail=event.detail,
+        seq=seq,
+    )
+
+
+def insert_events(
+    connection: Connection,
+    batch: Sequence[NewEvent],
+    rows: Sequence[dict[str, Any]] | None = None,
+) -> list[Event]:
+    """Insert ``batch`` (one ``executemany``) inside the caller's write transaction.
+
+    ``rows``: ``event_to_row`` of each event, if the caller already made them.
+
+    Returns the events with their sequence numbers. ``seq`` is an AUTOINCREMENT
+    key and the caller holds the write lock (``BEGIN IMMEDIATE``), so the rows of
+    one executemany get consecutive numbers ending at ``last_insert_rowid()``.
+    """
+    if not batch:
+        return []
+    if rows is None:
+        rows = [event_to_row(event) for event in batch]
+    connection.execute(events.insert(), list(rows))
+    last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    first = int(last) - len(batch) + 1
+    return [committed(event, first + i) for i, event in enumerate(batch)]

@@ -1,0 +1,531 @@
+"""The single writer of the event log: one thread, group commit, commit before acknowledge.
+
+``submit()`` only appends to an in-memory queue (O(1), never touches the
+database, never raises), so the relay path never waits for the disk. The writer
+thread collects events for up to ``commit_interval_s`` or ``max_batch`` rows,
+inserts them with one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction
+(``synchronous=FULL``), commits, and only then hands them, with their sequence
+numbers, to ``on_commit``: an event is *accepted* once it is committed.
+
+When writing fails (disk full, I/O error, read-only, locked for longer than
+``busy_timeout``) the batch is rolled back and kept; a fault is raised once
+(``on_fault(code, True, message)`` and a FAULT "raised" event queued behind
+what was already submitted); ``submit()`` keeps buffering, and the batch is
+retried every ``retry_interval_s``. Once a write succeeds the backlog is written
+in its original order, then the FAULT "cleared" event is queued and
+``on_fault(code, False, message)`` called.
+
+Buffering policy: at most ``buffer_limit`` submitted events wait uncommitted,
+whether the disk is failing or merely slow. Beyond that the *oldest* are kept
+(they explain how things got here) and newer ones are dropped and counted
+(:attr:`EventWriter.dropped`); each run of dropped events becomes, in its place
+in the log, one SYSTEM "events-lost" event with how many were lost and the UTC
+and monotonic times of the first and last. The writer's own events (fault
+raised/cleared, events-lost, evicted) are never dropped.
+
+Disk full and retention: on SQLITE_FULL the writer first evicts what the
+retention policy allows (oldest first, never the newest ``keep_events`` or
+anything younger than ``keep_days``; see :mod:`app.eventlog.retention`), logs it
+as SYSTEM "evicted" (reason "disk-full") and retries at once; only if nothing
+may be evicted, or the retry fails too, is the fault raised. The writer also
+runs the capacity eviction (more than ``max_events``) itself, at most every
+``retention_interval_s`` after a commit, so eviction never competes with it for
+the write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from app.eventlog.database import use_immediate
+from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
+from app.eventlog.rows import event_to_row, insert_events
+from app.eventlog.startup import EVENTLOG_CHANNEL, Prepared
+from app.events import Cause, Event, EventStamper, Kind, NewEvent
+
+log = logging.getLogger(__name__)
+
+MIN_BUFFER = 1000
+MAKE_ROOM_BACKOFF_S = 60.0
+_SQLITE_FULL = 13
+DISK_FULL = "disk-full"
+IO_ERROR = "io-error"
+
+OnCommit = Callable[[Sequence[Event]], None]
+OnFault = Callable[[str, bool, str], None]  # (code, active, message)
+
+
+class _Gap:
+    """A run of dropped events, in the queue where they would have been."""
+
+    __slots__ = ("count", "first", "last")
+
+    def __init__(self, event: NewEvent) -> None:
+        self.count = 1
+        self.first = event
+        self.last = event
+
+    def add(self, event: NewEvent) -> None:
+        self.count += 1
+        self.last = event
+
+
+class _Own:
+    """An event of the writer's own (fault, events-lost, evicted): never dropped."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: NewEvent) -> None:
+        self.event = event
+
+
+_Item = NewEvent | _Gap | _Own
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """The fault code ("disk-full" or "io-error") and message for a failed write."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    message = str(orig) or type(orig).__name__
+    if (code is not None and code & 0xFF == _SQLITE_FULL) or "disk is full" in message:
+        return DISK_FULL, message
+    return IO_ERROR, f"{type(orig).__name__}: {message}"
+
+
+class EventWriter:
+    """The one thread that writes the event log. See the module docstring.
+
+    ``engine_or_prepared``: the database; given the :class:`Prepared` from
+    :func:`~app.eventlog.startup.prepare_database`, its startup events (already
+    committed) are handed to ``on_commit`` first. ``on_commit`` and ``on_fault``
+    run on the writer thread and must be quick; exceptions are logged.
+    """
+
+    def __init__(
+        self,
+        engine_or_prepared: Engine | Prepared,
+        *,
+        stamper: EventStamper,
+        on_commit: OnCommit | None = None,
+        on_fault: OnFault | None = None,
+        commit_interval_s: float = 0.05,
+        max_batch: int = 500,
+        buffer_limit: int = 10_000,
+        retry_interval_s: float = 1.0,
+        retention: RetentionPolicy | None = None,
+        retention_interval_s: float = 3600.0,
+    ) -> None:
+        if buffer_limit < MIN_BUFFER:
+            raise ValueError(f"buffer_limit must be at least {MIN_BUFFER}")
+        if max_batch < 1 or commit_interval_s < 0 or retry_interval_s <= 0:
+            raise ValueError("max_batch >= 1, commit_interval_s >= 0, retry_interval_s > 0")
+        if isinstance(engine_or_prepared, Prepared):
+            self._engine = engine_or_prepared.engine
+            self._startup: tuple[Event, ...] = engine_or_prepared.events
+        else:
+            self._engine = engine_or_prepared
+            self._startup = ()
+        self._stamper = stamper
+        self._on_commit = on_commit
+        self._on_fault = on_fault
+        self._interval = commit_interval_s
+        self._max_batch = max_batch
+        self._limit = buffer_limit
+        self._retry_s = retry_interval_s
+        self._retention = RetentionPolicy() if retention is None else retention
+        self._retention_s = retention_interval_s
+        self._next_retention = 0.0
+        self._next_make_room = 0.0
+
+        self._cond = threading.Condition()
+        # Guarded by _cond:
+        self._queue: deque[_Item] = deque()
+        self._user_pending = 0  # submitted events not yet committed (queue + batch)
+        self._submitted = 0  # items ever queued
+        self._committed = 0  # items ever committed (items are committed in queue order)
+        self._dropped = 0
+        self._failures = 0  # failed write attempts
+        self._fault: tuple[str, str] | None = None
+        self._flushers = 0
+        self._stopping = False
+        self._abort = False
+        self._finished = False
+        self._max_pages: int | None = None
+        self._pages_changed = False
+        # Writer thread only:
+        self._backlog_end: int | None = None  # after a fault: the last item of the backlog
+        self._conn: Connection | None = None
+        self._default_max_pages = 0
+        self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
+
+    # ----------------------------------------------------------------- public API
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def submit(self, event: NewEvent) -> None:
+        """Queue ``event`` for writing. Thread-safe, O(1); never blocks on the database."""
+        with self._cond:
+            if self._stopping or self._user_pending >= self._limit:
+                self._dropped += 1
+                tail = self._queue[-1] if self._queue else None
+                if isinstance(tail, _Gap):
+                    tail.add(event)
+                elif not self._stopping:
+                    self._append(_Gap(event))
+                return
+            self._user_pending += 1
+            self._append(event)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted before the call is committed.
+
+        False on timeout, or as soon as a write attempt fails (disk failing).
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._submitted
+            failures = self._failures
+            self._flushers += 1
+            self._cond.notify_all()
+            try:
+                while self._committed < target:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._failures > failures or self._finished:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flushers -= 1
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what can be written within ``timeout``, then end the thread.
+
+        Events submitted after this call are dropped (counted in :attr:`dropped`).
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.ident is None:
+            if self.pending:
+                log.error("event log: stopped before starting; %d events lost", self.pending)
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cond:
+                self._abort = True
+                self._cond.notify_all()
+            self._thread.join(max(self._retry_s, 1.0) + 1.0)
+        if self.pending:
+            log.error("event log: %d events could not be written before stopping", self.pending)
+
+    @property
+    def pending(self) -> int:
+        """Events (and writer notices) submitted but not yet committed."""
+        with self._cond:
+            return self._submitted - self._committed
+
+    @property
+    def fault(self) -> str | None:
+        """``"disk-full"``, ``"io-error"`` or None."""
+        with self._cond:
+            return None if self._fault is None else self._fault[0]
+
+    @property
+    def dropped(self) -> int:
+        """How many submitted events were dropped because the buffer was full."""
+        with self._cond:
+            return self._dropped
+
+    def set_max_page_count(self, pages: int | None) -> None:
+        """Cap the database size on the writer's connection (``PRAGMA max_page_count``).
+
+        For tests and fault drills: a cap at or below the current size makes every
+        write that needs a new page fail with SQLITE_FULL, exactly as a full disk
+        does. None restores the default. The writer applies it before its next
+        write, and retries at once if it was failing.
+        """
+        with self._cond:
+            self._max_pages = pages
+            self._pages_changed = True
+            self._cond.notify_all()
+
+    # --------------------------------------------------------------- the thread
+
+    def _append(self, item: _Item) -> None:  # with _cond held
+        self._queue.append(item)
+        self._submitted += 1
+        if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
+            self._cond.notify_all()
+
+    def _own(self, event: NewEvent) -> None:
+        with self._cond:
+            self._append(_Own(event))
+
+    def _run(self) -> None:
+        try:
+            self._publish(self._startup)
+            batch: list[NewEvent] = []
+            rows: list[dict[str, Any]] = []
+            items = users = 0
+            while True:
+                if not batch:
+                    taken = self._take()
+                    if taken is None:
+                        return
+                    batch, rows, items, users = taken
+                if self._abort:
+                    return
+                committed = self._write(batch, rows)
+                if committed is None:
+                    self._wait_retry()
+                    continue
+                with self._cond:
+                    self._committed += items
+                    self._user_pending -= users
+                    self._cond.notify_all()
+                batch, rows = [], []
+                self._publish(committed)
+                self._after_success()
+        except BaseException:  # a bug: say so loudly, the service will notice the fault
+            log.exception("event log writer crashed")
+            with self._cond:
+                self._fault = (IO_ERROR, "event log writer crashed")
+            raise
+        finally:
+            self._close()
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def _take(self) -> tuple[list[NewEvent], list[dict[str, Any]], int, int] | None:
+        """The next batch: (events, rows, queue items, user events), or None to stop."""
+        with self._cond:
+            while not self._queue and not self._stopping and not self._abort:
+                self._cond.wait()
+            if self._abort or not self._queue:
+                return None
+            deadline = time.monotonic() + self._interval
+            while (
+                len(self._queue) < self._max_batch
+                and not (self._stopping or self._flushers or self._abort)
+                and (remaining := deadline - time.monotonic()) > 0
+            ):
+                self._cond.wait(remaining)
+            taken = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+        batch: list[NewEvent] = []
+        rows: list[dict[str, Any]] = []
+        users = 0
+        for item in taken:
+            if isinstance(item, _Gap):
+                event = self._lost_event(item)
+            elif isinstance(item, _Own):
+                event = item.event
+            else:
+                event = item
+                users += 1
+            try:
+                row = event_to_row(event)
+            except Exception as exc:  # a malformed event must not block the log
+                event = self._stamper.make(
+                    Kind.SYSTEM,
+                    "event-rejected",
+                    Cause.SYSTEM,
+                    channel=EVENTLOG_CHANNEL,
+                    detail={"error": f"{type(exc).__name__}: {exc}", "event": repr(event)[:2000]},
+                )
+                row = event_to_row(event)
+            batch.append(event)
+            rows.append(row)
+        return batch, rows, len(taken), users
+
+    def _lost_event(self, gap: _Gap) -> NewEvent:
+        first, last = gap.first, gap.last
+        return self._stamper.make(
+            Kind.SYSTEM,
+            "events-lost",
+            Cause.SYSTEM,
+            channel=EVENTLOG_CHANNEL,
+            detail={
+                "count": gap.count,
+                "reason": "buffer full",
+                "first_utc_us": first.utc_us,
+                "last_utc_us": last.utc_us,
+                "first_mono_ns": first.mono_ns,
+                "last_mono_ns": last.mono_ns,
+                "boot_id": first.boot_id,
+            },
+        )
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = use_immediate(self._engine.connect())
+            self._default_max_pages = self._pragma("PRAGMA max_page_count")
+            with self._cond:
+                self._pages_changed = self._max_pages is not None
+        with self._cond:
+            changed, pages = self._pages_changed, self._max_pages
+            self._pages_changed = False
+        if changed:
+            limit = self._default_max_pages if pages is None else int(pages)
+            self._pragma(f"PRAGMA max_page_count = {limit}")
+        return self._conn
+
+    def _pragma(self, sql: str) -> int:
+        """Run a PRAGMA outside any transaction (SQLAlchemy would BEGIN first)."""
+        assert self._conn is not None
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            return int(cursor.execute(sql).fetchone()[0])
+        finally:
+            cursor.close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.warning("event log: closing the writer's connection failed", exc_info=True)
+            self._conn = None
+
+    def _write(self, batch: list[NewEvent], rows: list[dict[str, Any]]) -> list[Event] | None:
+        """Commit ``batch``; on failure make room or raise the fault, and return None."""
+        may_make_room = True
+        while True:
+            try:
+                connection = self._connection()
+                with connection.begin():
+                    return insert_events(connection, batch, rows)
+            except Exception as exc:
+                code, message = classify(exc)
+                self._reset_after_failure(keep=code == DISK_FULL)
+                if code == DISK_FULL and may_make_room and self._make_room():
+                    may_make_room = False
+                    continue
+                self._failed(code, message)
+                return None
+
+    def _reset_after_failure(self, *, keep: bool) -> None:
+        connection = self._conn
+        if connection is None:
+            return
+        try:
+            connection.rollback()
+        except Exception:
+            keep = False
+        if not keep or connection.invalidated:
+            self._close()  # an I/O error may need a fresh connection (and file handle)
+
+    def _make_room(self) -> bool:
+        """On SQLITE_FULL: evict what the retention policy allows. True if any went."""
+        if time.monotonic() < self._next_make_room:
+            return False
+        try:
+            connection = self._connection()
+            now_us = self._stamper.clock.utc_us()
+            eviction = evict_by_policy(connection, self._retention, now_us=now_us, make_room=True)
+        except Exception:
+            log.warning("event log: evicting to make room failed", exc_info=True)
+            self._reset_after_failure(keep=True)
+            return False
+        if eviction is None:  # nothing may go: do not count the log again for a while
+            self._next_make_room = time.monotonic() + MAKE_ROOM_BACKOFF_S
+            return False
+        log.warning("event log: disk full; evicted %d old events", eviction.count)
+        self._own(eviction_event(self._stamper, eviction, reason="disk-full"))
+        return True
+
+    def _failed(self, code: str, message: str) -> None:
+        with self._cond:
+            self._failures += 1
+            self._cond.notify_all()
+            raise_now = self._fault is None
+            if raise_now:
+                self._fault = (code, message)
+        self._backlog_end = None
+        if not raise_now:
+            return
+        log.error("event log: writing failed (%s): %s; buffering events in memory", code, message)
+        self._own(
+            self._stamper.make(
+                Kind.FAULT,
+                "raised",
+                Cause.SYSTEM,
+                channel=EVENTLOG_CHANNEL,
+                detail={"code": code, "message": message},
+            )
+        )
+        self._notify_fault(code, True, message)
+
+    def _after_success(self) -> None:
+        with self._cond:
+            fault = self._fault
+            if fault is not None and self._backlog_end is None:
+                self._backlog_end = self._submitted  # write everything buffered so far first
+            backlog_done = self._backlog_end is not None and self._committed >= self._backlog_end
+            if fault is not None and backlog_done:
+                self._fault = None
+        if fault is not None and backlog_done:
+            self._backlog_end = None
+            code = fault[0]
+            message = "writing to the event log works again"
+            log.warning("event log: %s cleared; the buffered events are written", code)
+            self._own(
+                self._stamper.make(
+                    Kind.FAULT,
+                    "cleared",
+                    Cause.SYSTEM,
+                    channel=EVENTLOG_CHANNEL,
+                    detail={"code": code, "message": message},
+                )
+            )
+            self._notify_fault(code, False, message)
+        if time.monotonic() >= self._next_retention:
+            self._run_retention()
+
+    def _run_retention(self) -> None:
+        try:
+            connection = self._connection()
+            now_us = self._stamper.clock.utc_us()
+            eviction = evict_by_policy(connection, self._retention, now_us=now_us)
+        except Exception:
+            log.warning("event log: retention failed; will try again", exc_info=True)
+            self._reset_after_failure(keep=True)
+            eviction = None
+        more = eviction is not None and eviction.count >= self._retention.max_delete
+        self._next_retention = time.monotonic() + (0.0 if more else self._retention_s)
+        if eviction is not None:
+            self._own(eviction_event(self._stamper, eviction, reason="capacity"))
+
+    def _wait_retry(self) -> None:
+        deadline = time.monotonic() + self._retry_s
+        with self._cond:
+            while (
+                not (self._abort or self._pages_changed)
+                and (remaining := deadline - time.monotonic()) > 0
+            ):
+                self._cond.wait(remaining)
+
+    def _publish(self, events: Sequence[Event]) -> None:
+        if events and self._on_commit is not None:
+            try:
+                self._on_commit(events)
+            except Exception:
+                log.exception("event log: on_commit failed")
+
+    def _notify_fault(self, code: str, active: bool, message: str) -> None:
+        if self._on_fault is not None:
+            try:
+                self._on_fault(code, active, message)
+            except Exception:
+                log.exception("event log: on_fault failed")

@@ -1,0 +1,141 @@
+"""The control socket server: commands in, live events out. Local only, no network.
+
+Each connection gets a thread. Commands that touch the engine run on the engine's
+thread through :meth:`EngineRunner.call`; the socket's threads never switch a
+relay themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import socketserver
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.io.protocol import MAX_LINE, encode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Any]
+SUBSCRIBER_BACKLOG = 10_000
+
+
+class CommandError(Exception):
+    """A command that cannot be done; its message goes back to the client."""
+
+
+class EventHub:
+    """Fans committed events out to subscribers. A subscriber that falls more than
+    ``SUBSCRIBER_BACKLOG`` events behind is dropped (it reconnects and re-reads the
+    log) rather than slowing anyone down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[queue.Queue[dict[str, Any] | None]] = []
+
+    def subscribe(self) -> queue.Queue[dict[str, Any] | None]:
+        q: queue.Queue[dict[str, Any] | None] = queue.Queue(SUBSCRIBER_BACKLOG)
+        with self._lock:
+            self._subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue[dict[str, Any] | None]) -> None:
+        with self._lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for q in subscribers:
+            try:
+                for event in events:
+                    q.put_nowait(event)
+            except queue.Full:
+                self.unsubscribe(q)
+                q.queue.clear()
+                q.put_nowait(None)
+
+    def close(self) -> None:
+        with self._lock:
+            subscribers, self._subscribers = self._subscribers, []
+        for q in subscribers:
+            q.put(None)
+
+
+class _Connection(socketserver.StreamRequestHandler):
+    server: ControlServer
+
+    def handle(self) -> None:
+        for line in iter(lambda: self.rfile.readline(MAX_LINE), b""):
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                    raise CommandError('a request is a JSON object with a "cmd" string')
+                cmd = request.pop("cmd")
+                if cmd == "subscribe":
+                    self._stream()
+                    return
+                handler = self.server.handlers.get(cmd)
+                if handler is None:
+                    raise CommandError(
+                        f"unknown command {cmd!r}: one of {', '.join(sorted(self.server.handlers))}"
+                    )
+                reply: dict[str, Any] = {"ok": True, "result": handler(request)}
+            except (CommandError, ValueError, KeyError, TypeError) as exc:
+                reply = {"ok": False, "error": str(exc).strip("'\"")}
+            except Exception as exc:
+                log.exception("control command failed")
+                reply = {"ok": False, "error": f"internal error: {exc}"}
+            self.wfile.write(encode(reply))
+            self.wfile.flush()
+
+    def _stream(self) -> None:
+        q = self.server.hub.subscribe()
+        try:
+            self.wfile.write(encode({"ok": True}))
+            self.wfile.flush()
+            while True:
+                event = q.get()
+                if event is None:
+                    return
+                self.wfile.write(encode({"event": event}))
+                if q.empty():
+                    self.wfile.flush()
+        except OSError:
+            pass  # the client went away
+        finally:
+            self.server.hub.unsubscribe(q)
+
+
+class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path, handlers: dict[str, Handler], hub: EventHub) -> None:
+        self.handlers = handlers
+        self.hub = hub
+        self.path = path
+        if path.exists() or path.is_symlink():
+            path.unlink()  # a stale socket from a crash
+        old = os.umask(0o117)  # owner and group only (the web process's group)
+        try:
+            super().__init__(str(path), _Connection)
+        finally:
+            os.umask(old)
+        self._thread = threading.Thread(target=self.serve_forever, name="control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.hub.close()
+        self.shutdown()
+        self.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()

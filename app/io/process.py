@@ -1,0 +1,265 @@
+"""The io process: owns the board, the engine and the event writer.
+
+Start-up order matters: the relays are claimed at their safe level before
+anything else (database checks, migrations) can take time or fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from app.eventlog.writer import EventWriter
+
+from app import __version__
+from app.clock import Clock, SystemClock
+from app.config import Config, default_config
+from app.engine import Engine, EngineRunner
+from app.eventlog.retention import RetentionPolicy
+from app.eventlog.startup import prepare_database
+from app.events import Cause, Event, EventStamper, Kind
+from app.io.control import CommandError, ControlServer, EventHub
+from app.io.notify import Notifier
+from app.settings import Settings
+from app.store import load_config, load_latches, parse_config, save_config, save_latches
+from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
+
+log = logging.getLogger(__name__)
+
+
+def boot_id() -> str:
+    """The kernel's id of this boot (a random one where there is none)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return str(uuid.uuid4())
+
+
+@dataclass
+class IoProcess:
+    """Everything the io process runs, started by :meth:`start`, stopped by :meth:`stop`."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+    notifier: Notifier = field(default_factory=Notifier)
+
+    def start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.started_mono = time.monotonic()
+        spec = settings.board_spec()
+        factory = make_pin_factory(settings.pins, boot_levels=spec.boot_levels())
+        self.board = Board(spec, factory)  # relays safe first
+        self.sim = SimulatedBoard(self.board) if self.board.simulated else None
+        self.stamper = EventStamper(boot_id(), self.clock)
+        prepared = prepare_database(settings.db_path, stamper=self.stamper)
+        self.db = prepared.engine
+        config = load_config(self.db)
+        if config is None:
+            config = default_config(spec)
+            save_config(self.db, config, self.clock.utc_us())
+        problems = config.fits(spec)
+        if problems:
+            log.error("stored configuration does not fit board %s: %s", spec.name, problems)
+            config = default_config(spec)
+        self.hub = EventHub()
+        self._early: list[Callable[[], None]] = []
+        retention = RetentionPolicy(
+            keep_events=settings.retain_events,
+            keep_days=settings.retain_days,
+            max_events=settings.max_events,
+        )
+        self.writer = EventWriter(
+            prepared,  # its startup events (recovery, migration) are already committed
+            stamper=self.stamper,
+            on_commit=self._committed,
+            on_fault=self._writer_fault,
+            retention=retention,
+        )
+        self.writer.start()
+        self.engine = Engine(
+            self.board, config, stamper=self.stamper, emit=self.writer.submit, clock=self.clock
+        )
+        self.runner = EngineRunner(self.engine, heartbeat=self.notifier.watchdog)
+        self.runner.start(load_latches(self.db))
+        faults = prepared.faults
+        self.runner.call(lambda: self._raise_persistent(faults))
+        for apply in self._early:
+            self.runner.post(apply)
+        self._show_led()
+        self.control = ControlServer(settings.socket_path, self._handlers(), self.hub)
+        self.control.start()
+        self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Relays to their safe state and a final event, then everything closes."""
+        self.notifier.stopping()
+        self.runner.stop(reason)
+        self.control.stop()
+        self.writer.stop()
+        self.board.close()
+        self.db.dispose()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _raise_persistent(self, faults: tuple[Any, ...]) -> None:
+        for fault in faults:
+            self.engine.set_fault(f"eventlog:{fault.code}", True, str(fault.detail))
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        messages = [e.to_json() for e in events]
+        self.hub.publish(messages)
+        if self.on_event is not None:
+            for message in messages:
+                self.on_event(message)
+
+    def _writer_fault(self, code: str, active: bool, message: str) -> None:
+        def apply() -> None:
+            self.engine.set_fault(f"eventlog:{code}", active, message)
+            self._show_led()
+
+        runner = getattr(self, "runner", None)
+        if runner is None:  # before the engine runs: apply once it does
+            self._early.append(apply)
+        else:
+            runner.post(apply)
+
+    def _show_led(self) -> None:
+        led = self.board.led
+        if led is None:
+            return
+        if self.engine.faults:
+            led.show(LedPattern.FAULT)
+        else:
+            led.show(LedPattern.SIMULATION if self.board.simulated else LedPattern.OK)
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "status": lambda a: self.status(),
+            "start": self._start_output,
+            "stop": self._stop_output,
+            "trigger": lambda a: self.runner.call(lambda: self.engine.trigger(_user(a))),
+            "sim": self._simulate,
+            "config-get": lambda a: self.engine.config.model_dump(mode="json"),
+            "config-set": self._set_config,
+            "reload": self._reload,
+        }
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.runner.call(self.engine.status)
+        status.update(
+            version=__version__,
+            uptime_s=round(time.monotonic() - self.started_mono, 1),
+            simulated=self.board.simulated,
+            board=self.board.spec.name,
+            boot_id=self.stamper.boot_id,
+            clock_synced=self.clock.synced(),
+            eventlog={
+                "fault": self.writer.fault,
+                "pending": self.writer.pending,
+                "dropped": self.writer.dropped,
+            },
+        )
+        return status
+
+    def _start_output(self, args: dict[str, Any]) -> None:
+        n, user = _int(args, "output"), _user(args)
+        duration = args.get("duration_ms")
+        if duration is not None and (
+            not isinstance(duration, int) or not 25 <= duration <= 86_400_000
+        ):
+            raise CommandError("duration_ms must be a whole number from 25 to 86400000 (24 h)")
+        self.runner.call(lambda: self.engine.manual_start(n, duration, user))
+        self._persist_latches(user)
+
+    def _stop_output(self, args: dict[str, Any]) -> None:
+        n, user = _int(args, "output"), _user(args)
+        self.runner.call(lambda: self.engine.manual_stop(n, user))
+        self._persist_latches(user)
+
+    def _persist_latches(self, user: str) -> None:
+        latched = self.runner.call(self.engine.latched)
+        save_latches(self.db, latched, self.clock.utc_us(), user)
+
+    def _simulate(self, args: dict[str, Any]) -> str:
+        if self.sim is None:
+            raise CommandError("simulation is only available on simulated pins (--pins mock)")
+        sim, action = self.sim, args.get("action")
+        if action in ("close", "open"):
+            sim.set_contact(_int(args, "input"), action == "close")
+        elif action in ("press", "release"):
+            (sim.press if action == "press" else sim.release)()
+        else:
+            raise CommandError("action must be close, open, press or release")
+        return str(action)
+
+    def _set_config(self, args: dict[str, Any]) -> None:
+        new = parse_config(args.get("config"))
+        problems = new.fits(self.board.spec)
+        if problems:
+            raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
+        old = self.engine.config
+        save_config(self.db, new, self.clock.utc_us())
+        self.runner.call(lambda: self.engine.apply_config(new))
+        self.writer.submit(
+            self.stamper.make(
+                Kind.CONFIG,
+                "changed",
+                Cause.USER,
+                source=_user(args),
+                detail={"old": old.model_dump(mode="json"), "new": new.model_dump(mode="json")},
+            )
+        )
+
+    def _reload(self, args: dict[str, Any]) -> None:
+        new = load_config(self.db)
+        if new is not None:
+            self.runner.call(lambda: self.engine.apply_config(new))
+            self.writer.submit(self.stamper.make(Kind.SYSTEM, "config-reloaded", Cause.SYSTEM))
+
+
+def _int(args: dict[str, Any], key: str) -> int:
+    value = args.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CommandError(f"{key} must be a number")
+    return value
+
+
+def _user(args: dict[str, Any]) -> str:
+    user = args.get("user") or "local"
+    if not isinstance(user, str) or len(user) > 64:
+        raise CommandError("user must be a short string")
+    return user
+
+
+def run_forever(process: IoProcess) -> None:
+    """Start ``process``, wait for SIGTERM or SIGINT, stop it cleanly."""
+    stop = threading.Event()
+    reason: list[str] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        reason.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        process.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        if hasattr(process, "runner"):
+            process.stop(reason[0] if reason else "stopped")
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+__all__ = ["Config", "IoProcess", "run_forever"]

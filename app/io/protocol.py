@@ -1,0 +1,87 @@
+"""The io process's control protocol: JSON lines over a local Unix stream socket.
+
+A request is one line ``{"cmd": NAME, ...arguments}``; the reply is one line
+``{"ok": true, "result": ...}`` or ``{"ok": false, "error": MESSAGE}``. After
+``{"cmd": "subscribe"}`` the server sends ``{"ok": true}`` and then one
+``{"event": {...}}`` line per accepted (committed) event until the client leaves.
+See docs/io-protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MAX_LINE = 1 << 20
+
+
+class ControlError(Exception):
+    """The io process refused a command, or cannot be reached; the message says why."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+class Client:
+    """A connection to the io process.
+
+    >>> Client(Path("/nonexistent/io.sock")).request("status")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    app.io.protocol.ControlError: the io process is not running (no socket at ...
+    """
+
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            raise ControlError(
+                f"the io process is not running (no socket at {self.path}): "
+                "start it with 'alarmbridge io'"
+            ) from exc
+        except OSError as exc:
+            sock.close()
+            raise ControlError(f"cannot reach the io process at {self.path}: {exc}") from exc
+        return sock
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        """Send one command and return its result (raise :class:`ControlError`)."""
+        with self._connect() as sock, sock.makefile("rwb") as stream:
+            stream.write(encode({"cmd": cmd, **args}))
+            stream.flush()
+            return _reply(stream.readline(MAX_LINE))
+
+    def subscribe(self) -> Iterator[dict[str, Any]]:
+        """Yield every accepted event as it is committed, until the server goes away."""
+        sock = self._connect()
+        sock.settimeout(None)
+        with sock, sock.makefile("rwb") as stream:
+            stream.write(encode({"cmd": "subscribe"}))
+            stream.flush()
+            _reply(stream.readline(MAX_LINE))
+            for line in stream:
+                message = json.loads(line)
+                if "event" in message:
+                    yield message["event"]
+                elif message.get("ok") is False:
+                    raise ControlError(message.get("error", "the stream ended"))
+
+
+def _reply(line: bytes) -> Any:
+    if not line:
+        raise ControlError("the io process closed the connection without answering")
+    reply = json.loads(line)
+    if not reply.get("ok"):
+        raise ControlError(reply.get("error", "the io process refused the command"))
+    return reply.get("result")

@@ -1,0 +1,52 @@
+"""Settings: command-line options and ``ALARMBRIDGE_``-prefixed environment variables.
+
+File paths are settings, never constants: several instances can run side by side,
+each with its own ``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hardware import BoardSpec, PinMapError, preset
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALARMBRIDGE_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="database and control socket ('/var/lib/alarmbridge' on the Pi)",
+    )
+    pins: Literal["auto", "lgpio", "rpigpio", "mock"] = "auto"
+    board: str = Field(default="default", description="a board preset, or 'custom' with board_file")
+    board_file: Path | None = None
+    retain_events: int = Field(default=100_000, ge=1000)
+    retain_days: int = Field(default=365, ge=1)
+    max_events: int = Field(default=1_000_000, ge=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "alarmbridge.db"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "io.sock"
+
+    def board_spec(self) -> BoardSpec:
+        """The board to open: a preset, or the custom map in ``board_file``."""
+        if self.board != "custom":
+            return preset(self.board)
+        if self.board_file is None:
+            raise PinMapError(["board 'custom' needs --board-file with the pin map (JSON)"])
+        try:
+            data = json.loads(self.board_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise PinMapError([f"cannot read the board file {self.board_file}: {exc}"]) from exc
+        return BoardSpec.from_mapping(data)

@@ -1,0 +1,82 @@
+"""Run the real io process (``alarmbridge io``) in a subprocess on simulated pins."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.io.protocol import Client, ControlError
+
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``alarmbridge ARGS --data-dir DATA_DIR`` and capture its output."""
+    done = subprocess.run(
+        [*CLI, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=30
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"alarmbridge {' '.join(args)} failed: {done.stderr}")
+    return done
+
+
+class IoProc:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.client = Client(data_dir / "io.sock", timeout=10)
+
+    def start(self) -> None:
+        env = {**os.environ, "ALARMBRIDGE_PINS": "mock"}
+        self.proc = subprocess.Popen(
+            [*CLI, "io", "--data-dir", str(self.data_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"io process died: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                self.client.request("status")
+                return
+            except ControlError:
+                time.sleep(0.05)
+        raise AssertionError("io process did not come up")
+
+    def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(10)
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        self.proc.stderr.close()  # type: ignore[union-attr]
+        self.proc = None
+        return code
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.signal(signal.SIGTERM)
+
+
+@pytest.fixture
+def io_proc(tmp_path: Path) -> Iterator[IoProc]:
+    proc = IoProc(tmp_path / "data")
+    yield proc
+    proc.stop()
+
+
+def wait_for(check: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
