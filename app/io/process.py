@@ -17,14 +17,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.eventlog.writer import EventWriter
-
 from app import __version__
 from app.clock import Clock, SystemClock
 from app.config import Config, default_config
 from app.engine import Engine, EngineRunner
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
+from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.io.control import CommandError, ControlServer, EventHub
 from app.io.notify import Notifier

@@ -40,7 +40,7 @@ def test_every_streamed_event_survives_kill_9(io_proc: IoProc) -> None:
             except (ControlError, OSError, ValueError):
                 pass  # the process was killed
 
-        def burst() -> None:
+        def burst(stop: threading.Event = stop) -> None:
             n = 0
             while not stop.is_set():
                 try:
