@@ -18,7 +18,9 @@ class InputChannel:
     level has not changed again for that long.
 
     >>> ch = InputChannel("IN1", InputConfig(name="IN1", response_ms=50), closed=False, now=0)
-    >>> ch.edge(True, 0); ch.settle(49 * MS), ch.settle(50 * MS), ch.alarm
+    >>> ch.edge(True, 0)
+    True
+    >>> ch.settle(49 * MS), ch.settle(50 * MS), ch.alarm
     (False, True, True)
     """
 
