@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app import __version__
+from app.eventlog.database import EventLogError
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from hardware import PRESETS, HardwareError
@@ -316,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (ControlError, HardwareError, UsageError, ValueError) as exc:
+    except (ControlError, HardwareError, UsageError, ValueError, EventLogError) as exc:
         print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
         return 1
     except (ValidationError, OSError) as exc:

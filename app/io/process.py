@@ -88,7 +88,7 @@ class IoProcess:
         self.engine = Engine(
             self.board, config, stamper=self.stamper, emit=self.writer.submit, clock=self.clock
         )
-        self.runner = EngineRunner(self.engine, heartbeat=self.notifier.watchdog)
+        self.runner = EngineRunner(self.engine, heartbeat=self._heartbeat)
         self.runner.start(load_latches(self.db))
         faults = prepared.faults
         self.runner.call(lambda: self._raise_persistent(faults))
@@ -110,6 +110,10 @@ class IoProcess:
 
     # -- plumbing -------------------------------------------------------------
 
+    def _heartbeat(self) -> None:  # on the engine thread, every loop turn
+        self.notifier.watchdog()
+        self._show_led()
+
     def _raise_persistent(self, faults: tuple[Any, ...]) -> None:
         for fault in faults:
             self.engine.set_fault(f"eventlog:{fault.code}", True, str(fault.detail))
@@ -124,7 +128,6 @@ class IoProcess:
     def _writer_fault(self, code: str, active: bool, message: str) -> None:
         def apply() -> None:
             self.engine.set_fault(f"eventlog:{code}", active, message)
-            self._show_led()
 
         runner = getattr(self, "runner", None)
         if runner is None:  # before the engine runs: apply once it does
