@@ -38,6 +38,7 @@ def database_path() -> Path:
 
 
 def configure(**kwargs: object) -> None:
+    """Configure the migration context the same way online and offline."""
     context.configure(
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things: copy-and-move tables
@@ -50,6 +51,7 @@ def configure(**kwargs: object) -> None:
 
 
 def run_on(connection: Connection) -> None:
+    """Migrate on ``connection``."""
     configure(connection=connection)
     # Joins the caller's transaction if there is one, else begins and commits its own.
     with context.begin_transaction():
@@ -57,12 +59,14 @@ def run_on(connection: Connection) -> None:
 
 
 def run_offline() -> None:
+    """``alembic upgrade --sql``: print the SQL instead of running it."""
     configure(url=f"sqlite:///{database_path()}", literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_online() -> None:
+    """Migrate the caller's connection, or the database file found by :func:`database_path`."""
     connection = config.attributes.get("connection")
     if connection is not None:
         run_on(connection)

@@ -322,30 +322,32 @@ def _migrate(
         use_immediate(connection)
         with connection.begin():
             current = MigrationContext.configure(connection).get_current_revision()
-            if current == head:
-                return []
             tables = inspect(connection).get_table_names()
-            if current is not None:
-                try:
-                    script.get_revision(current)
-                except Exception as exc:
-                    raise MigrationError(
-                        f"{path} is at schema revision {current!r}, which this version does "
-                        "not know (written by a newer version?). Install that version again "
-                        "or restore the .bak copy made before it upgraded the file."
-                    ) from exc
-            backup = None
-            if tables:
-                stamp = utc_stamp(stamper.clock.utc_us())
-                name = f"{path.name}.pre-{current or 'base'}-{stamp}.bak"
-                backup = _free_name(path.with_name(name))
-                try:
-                    _backup(connection, backup)
-                except sqlite3.Error as exc:
-                    _remove_db_files(backup)
-                    raise MigrationError(
-                        f"could not copy {path} to {backup.name} before upgrading it: {exc}"
-                    ) from exc
+        if current == head:
+            return []
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except Exception as exc:
+                raise MigrationError(
+                    f"{path} is at schema revision {current!r}, which this version does "
+                    "not know (written by a newer version?). Install that version again "
+                    "or restore the .bak copy made before it upgraded the file."
+                ) from exc
+        backup = None
+        if tables:  # (outside a transaction: the backup API reads the source itself)
+            stamp = utc_stamp(stamper.clock.utc_us())
+            backup = _free_name(path.with_name(f"{path.name}.pre-{current or 'base'}-{stamp}.bak"))
+            try:
+                _backup(connection, backup)
+            except sqlite3.Error as exc:
+                _remove_db_files(backup)
+                raise MigrationError(
+                    f"could not copy {path} to {backup.name} before upgrading it: {exc}"
+                ) from exc
+        with connection.begin():
+            if MigrationContext.configure(connection).get_current_revision() != current:
+                raise MigrationError(f"{path} changed while it was being copied; try again")
             try:
                 revision = _upgrade(connection, migrations_dir)
             except Exception as exc:

@@ -15,13 +15,12 @@ retried every ``retry_interval_s``. Once a write succeeds the backlog is written
 in its original order, then the FAULT "cleared" event is queued and
 ``on_fault(code, False, message)`` called.
 
-Buffering policy: at most ``buffer_limit`` submitted events wait uncommitted,
-whether the disk is failing or merely slow. Beyond that the *oldest* are kept
-(they explain how things got here) and newer ones are dropped and counted
+Buffering policy (:mod:`app.eventlog.buffer`): at most ``buffer_limit``
+submitted events wait uncommitted, whether the disk is failing or merely slow.
+Beyond that the *oldest* are kept and newer ones dropped and counted
 (:attr:`EventWriter.dropped`); each run of dropped events becomes, in its place
 in the log, one SYSTEM "events-lost" event with how many were lost and the UTC
-and monotonic times of the first and last. The writer's own events (fault
-raised/cleared, events-lost, evicted) are never dropped.
+and monotonic times of the first and last.
 
 Disk full and retention: on SQLITE_FULL the writer first evicts what the
 retention policy allows (oldest first, never the newest ``keep_events`` or
@@ -38,12 +37,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from app.eventlog.buffer import EventBuffer, Gap, Item, Own
 from app.eventlog.database import use_immediate
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
 from app.eventlog.rows import event_to_row, insert_events
@@ -62,33 +61,6 @@ OnCommit = Callable[[Sequence[Event]], None]
 OnFault = Callable[[str, bool, str], None]  # (code, active, message)
 
 
-class _Gap:
-    """A run of dropped events, in the queue where they would have been."""
-
-    __slots__ = ("count", "first", "last")
-
-    def __init__(self, event: NewEvent) -> None:
-        self.count = 1
-        self.first = event
-        self.last = event
-
-    def add(self, event: NewEvent) -> None:
-        self.count += 1
-        self.last = event
-
-
-class _Own:
-    """An event of the writer's own (fault, events-lost, evicted): never dropped."""
-
-    __slots__ = ("event",)
-
-    def __init__(self, event: NewEvent) -> None:
-        self.event = event
-
-
-_Item = NewEvent | _Gap | _Own
-
-
 def classify(exc: BaseException) -> tuple[str, str]:
     """The fault code ("disk-full" or "io-error") and message for a failed write."""
     orig = getattr(exc, "orig", None) or exc
@@ -105,7 +77,9 @@ class EventWriter:
     ``engine_or_prepared``: the database; given the :class:`Prepared` from
     :func:`~app.eventlog.startup.prepare_database`, its startup events (already
     committed) are handed to ``on_commit`` first. ``on_commit`` and ``on_fault``
-    run on the writer thread and must be quick; exceptions are logged.
+    run on the writer thread: they must be quick and must not call :meth:`flush`;
+    their exceptions are logged. ``retention``: the policy for eviction (default
+    :class:`RetentionPolicy`), checked after a commit every ``retention_interval_s``.
     """
 
     def __init__(
@@ -136,33 +110,20 @@ class EventWriter:
         self._on_commit = on_commit
         self._on_fault = on_fault
         self._interval = commit_interval_s
-        self._max_batch = max_batch
-        self._limit = buffer_limit
         self._retry_s = retry_interval_s
         self._retention = RetentionPolicy() if retention is None else retention
         self._retention_s = retention_interval_s
-        self._next_retention = 0.0
-        self._next_make_room = 0.0
-
-        self._cond = threading.Condition()
-        # Guarded by _cond:
-        self._queue: deque[_Item] = deque()
-        self._user_pending = 0  # submitted events not yet committed (queue + batch)
-        self._submitted = 0  # items ever queued
-        self._committed = 0  # items ever committed (items are committed in queue order)
-        self._dropped = 0
-        self._failures = 0  # failed write attempts
-        self._fault: tuple[str, str] | None = None
-        self._flushers = 0
-        self._stopping = False
-        self._abort = False
-        self._finished = False
-        self._max_pages: int | None = None
-        self._pages_changed = False
+        self._buffer = EventBuffer(limit=buffer_limit, max_batch=max_batch)
+        self._lock = threading.Lock()
+        self._fault: tuple[str, str] | None = None  # guarded by _lock
+        self._max_pages: int | None = None  # guarded by _lock
+        self._pages_changed = False  # guarded by _lock
         # Writer thread only:
         self._backlog_end: int | None = None  # after a fault: the last item of the backlog
         self._conn: Connection | None = None
         self._default_max_pages = 0
+        self._next_retention = 0.0
+        self._next_make_room = 0.0
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
 
     # ----------------------------------------------------------------- public API
@@ -173,205 +134,127 @@ class EventWriter:
 
     def submit(self, event: NewEvent) -> None:
         """Queue ``event`` for writing. Thread-safe, O(1); never blocks on the database."""
-        with self._cond:
-            if self._stopping or self._user_pending >= self._limit:
-                self._dropped += 1
-                tail = self._queue[-1] if self._queue else None
-                if isinstance(tail, _Gap):
-                    tail.add(event)
-                elif not self._stopping:
-                    self._append(_Gap(event))
-                return
-            self._user_pending += 1
-            self._append(event)
+        self._buffer.put(event)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted before the call is committed.
 
         False on timeout, or as soon as a write attempt fails (disk failing).
         """
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            target = self._submitted
-            failures = self._failures
-            self._flushers += 1
-            self._cond.notify_all()
-            try:
-                while self._committed < target:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._failures > failures or self._finished:
-                        return False
-                    self._cond.wait(remaining)
-                return True
-            finally:
-                self._flushers -= 1
+        return self._buffer.flush(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write what can be written within ``timeout``, then end the thread.
 
         Events submitted after this call are dropped (counted in :attr:`dropped`).
         """
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.ident is None:
-            if self.pending:
-                log.error("event log: stopped before starting; %d events lost", self.pending)
-            return
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            with self._cond:
-                self._abort = True
-                self._cond.notify_all()
-            self._thread.join(max(self._retry_s, 1.0) + 1.0)
+        self._buffer.close()
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._buffer.abort()
+                self._thread.join(max(self._retry_s, 1.0) + 1.0)
         if self.pending:
             log.error("event log: %d events could not be written before stopping", self.pending)
 
     @property
     def pending(self) -> int:
         """Events (and writer notices) submitted but not yet committed."""
-        with self._cond:
-            return self._submitted - self._committed
+        return self._buffer.pending
 
     @property
     def fault(self) -> str | None:
         """``"disk-full"``, ``"io-error"`` or None."""
-        with self._cond:
+        with self._lock:
             return None if self._fault is None else self._fault[0]
 
     @property
     def dropped(self) -> int:
         """How many submitted events were dropped because the buffer was full."""
-        with self._cond:
-            return self._dropped
+        return self._buffer.dropped
 
     def set_max_page_count(self, pages: int | None) -> None:
         """Cap the database size on the writer's connection (``PRAGMA max_page_count``).
 
-        For tests and fault drills: a cap at or below the current size makes every
-        write that needs a new page fail with SQLITE_FULL, exactly as a full disk
-        does. None restores the default. The writer applies it before its next
-        write, and retries at once if it was failing.
+        For tests and fault drills: a cap at or below the current size (1 will do:
+        SQLite raises it to the current size) makes every write that needs a new
+        page fail with SQLITE_FULL, exactly as a full disk does. None restores the
+        default. Applied before the next write; a failing writer retries at once.
         """
-        with self._cond:
+        with self._lock:
             self._max_pages = pages
             self._pages_changed = True
-            self._cond.notify_all()
+        self._buffer.poke()
 
     # --------------------------------------------------------------- the thread
-
-    def _append(self, item: _Item) -> None:  # with _cond held
-        self._queue.append(item)
-        self._submitted += 1
-        if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
-            self._cond.notify_all()
-
-    def _own(self, event: NewEvent) -> None:
-        with self._cond:
-            self._append(_Own(event))
 
     def _run(self) -> None:
         try:
             self._publish(self._startup)
-            batch: list[NewEvent] = []
-            rows: list[dict[str, Any]] = []
-            items = users = 0
-            while True:
-                if not batch:
-                    taken = self._take()
-                    if taken is None:
+            while (items := self._buffer.take(self._interval)) is not None:
+                batch, rows = self._prepare(items)
+                while (committed := self._write(batch, rows)) is None:
+                    self._buffer.wait_retry(self._retry_s)
+                    if self._buffer.aborted:
                         return
-                    batch, rows, items, users = taken
-                if self._abort:
-                    return
-                committed = self._write(batch, rows)
-                if committed is None:
-                    self._wait_retry()
-                    continue
-                with self._cond:
-                    self._committed += items
-                    self._user_pending -= users
-                    self._cond.notify_all()
-                batch, rows = [], []
+                self._buffer.done(items)
                 self._publish(committed)
                 self._after_success()
-        except BaseException:  # a bug: say so loudly, the service will notice the fault
+        except BaseException:  # a bug: say so loudly
             log.exception("event log writer crashed")
-            with self._cond:
+            with self._lock:
                 self._fault = (IO_ERROR, "event log writer crashed")
             raise
         finally:
             self._close()
-            with self._cond:
-                self._finished = True
-                self._cond.notify_all()
+            self._buffer.finish()
 
-    def _take(self) -> tuple[list[NewEvent], list[dict[str, Any]], int, int] | None:
-        """The next batch: (events, rows, queue items, user events), or None to stop."""
-        with self._cond:
-            while not self._queue and not self._stopping and not self._abort:
-                self._cond.wait()
-            if self._abort or not self._queue:
-                return None
-            deadline = time.monotonic() + self._interval
-            while (
-                len(self._queue) < self._max_batch
-                and not (self._stopping or self._flushers or self._abort)
-                and (remaining := deadline - time.monotonic()) > 0
-            ):
-                self._cond.wait(remaining)
-            taken = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+    def _notice(self, kind: Kind, state: str, detail: dict[str, Any]) -> NewEvent:
+        """One of the writer's own events, on channel "eventlog"."""
+        return self._stamper.make(
+            kind, state, Cause.SYSTEM, channel=EVENTLOG_CHANNEL, detail=detail
+        )
+
+    def _prepare(self, items: Sequence[Item]) -> tuple[list[NewEvent], list[dict[str, Any]]]:
+        """The events and rows for a batch: gaps become "events-lost" notices."""
         batch: list[NewEvent] = []
         rows: list[dict[str, Any]] = []
-        users = 0
-        for item in taken:
-            if isinstance(item, _Gap):
-                event = self._lost_event(item)
-            elif isinstance(item, _Own):
-                event = item.event
+        for item in items:
+            if isinstance(item, Gap):
+                event = self._notice(
+                    Kind.SYSTEM,
+                    "events-lost",
+                    {
+                        "count": item.count,
+                        "reason": "buffer full",
+                        "first_utc_us": item.first.utc_us,
+                        "last_utc_us": item.last.utc_us,
+                        "first_mono_ns": item.first.mono_ns,
+                        "last_mono_ns": item.last.mono_ns,
+                        "boot_id": item.first.boot_id,
+                    },
+                )
             else:
-                event = item
-                users += 1
+                event = item.event if isinstance(item, Own) else item
             try:
                 row = event_to_row(event)
             except Exception as exc:  # a malformed event must not block the log
-                event = self._stamper.make(
-                    Kind.SYSTEM,
-                    "event-rejected",
-                    Cause.SYSTEM,
-                    channel=EVENTLOG_CHANNEL,
-                    detail={"error": f"{type(exc).__name__}: {exc}", "event": repr(event)[:2000]},
+                error = f"{type(exc).__name__}: {exc}"
+                event = self._notice(
+                    Kind.SYSTEM, "event-rejected", {"error": error, "event": repr(event)[:2000]}
                 )
                 row = event_to_row(event)
             batch.append(event)
             rows.append(row)
-        return batch, rows, len(taken), users
-
-    def _lost_event(self, gap: _Gap) -> NewEvent:
-        first, last = gap.first, gap.last
-        return self._stamper.make(
-            Kind.SYSTEM,
-            "events-lost",
-            Cause.SYSTEM,
-            channel=EVENTLOG_CHANNEL,
-            detail={
-                "count": gap.count,
-                "reason": "buffer full",
-                "first_utc_us": first.utc_us,
-                "last_utc_us": last.utc_us,
-                "first_mono_ns": first.mono_ns,
-                "last_mono_ns": last.mono_ns,
-                "boot_id": first.boot_id,
-            },
-        )
+        return batch, rows
 
     def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = use_immediate(self._engine.connect())
             self._default_max_pages = self._pragma("PRAGMA max_page_count")
-            with self._cond:
+            with self._lock:
                 self._pages_changed = self._max_pages is not None
-        with self._cond:
+        with self._lock:
             changed, pages = self._pages_changed, self._max_pages
             self._pages_changed = False
         if changed:
@@ -402,6 +285,7 @@ class EventWriter:
         """Commit ``batch``; on failure make room or raise the fault, and return None."""
         may_make_room = True
         while True:
+            attempt = self._buffer.begin_attempt()
             try:
                 connection = self._connection()
                 with connection.begin():
@@ -412,7 +296,7 @@ class EventWriter:
                 if code == DISK_FULL and may_make_room and self._make_room():
                     may_make_room = False
                     continue
-                self._failed(code, message)
+                self._failed(code, message, attempt)
                 return None
 
     def _reset_after_failure(self, *, keep: bool) -> None:
@@ -442,54 +326,37 @@ class EventWriter:
             self._next_make_room = time.monotonic() + MAKE_ROOM_BACKOFF_S
             return False
         log.warning("event log: disk full; evicted %d old events", eviction.count)
-        self._own(eviction_event(self._stamper, eviction, reason="disk-full"))
+        self._buffer.put_own(eviction_event(self._stamper, eviction, reason="disk-full"))
         return True
 
-    def _failed(self, code: str, message: str) -> None:
-        with self._cond:
-            self._failures += 1
-            self._cond.notify_all()
+    def _failed(self, code: str, message: str, attempt: int) -> None:
+        self._buffer.attempt_failed(attempt)
+        self._backlog_end = None
+        with self._lock:
             raise_now = self._fault is None
             if raise_now:
                 self._fault = (code, message)
-        self._backlog_end = None
-        if not raise_now:
-            return
-        log.error("event log: writing failed (%s): %s; buffering events in memory", code, message)
-        self._own(
-            self._stamper.make(
-                Kind.FAULT,
-                "raised",
-                Cause.SYSTEM,
-                channel=EVENTLOG_CHANNEL,
-                detail={"code": code, "message": message},
-            )
-        )
-        self._notify_fault(code, True, message)
+        if raise_now:
+            log.error("event log: writing failed (%s): %s; buffering in memory", code, message)
+            detail = {"code": code, "message": message}
+            self._buffer.put_own(self._notice(Kind.FAULT, "raised", detail))
+            self._notify_fault(code, True, message)
 
     def _after_success(self) -> None:
-        with self._cond:
+        with self._lock:
             fault = self._fault
-            if fault is not None and self._backlog_end is None:
-                self._backlog_end = self._submitted  # write everything buffered so far first
-            backlog_done = self._backlog_end is not None and self._committed >= self._backlog_end
-            if fault is not None and backlog_done:
-                self._fault = None
-        if fault is not None and backlog_done:
-            self._backlog_end = None
-            code = fault[0]
-            message = "writing to the event log works again"
-            log.warning("event log: %s cleared; the buffered events are written", code)
-            self._own(
-                self._stamper.make(
-                    Kind.FAULT,
-                    "cleared",
-                    Cause.SYSTEM,
-                    channel=EVENTLOG_CHANNEL,
-                    detail={"code": code, "message": message},
-                )
-            )
-            self._notify_fault(code, False, message)
+        if fault is not None:
+            if self._backlog_end is None:  # first success: write the backlog first
+                self._backlog_end = self._buffer.submitted
+            if self._buffer.committed >= self._backlog_end:
+                with self._lock:
+                    self._fault = None
+                self._backlog_end = None
+                code, message = fault[0], "writing to the event log works again"
+                log.warning("event log: %s cleared; the buffered events are written", code)
+                detail = {"code": code, "message": message}
+                self._buffer.put_own(self._notice(Kind.FAULT, "cleared", detail))
+                self._notify_fault(code, False, message)
         if time.monotonic() >= self._next_retention:
             self._run_retention()
 
@@ -505,16 +372,7 @@ class EventWriter:
         more = eviction is not None and eviction.count >= self._retention.max_delete
         self._next_retention = time.monotonic() + (0.0 if more else self._retention_s)
         if eviction is not None:
-            self._own(eviction_event(self._stamper, eviction, reason="capacity"))
-
-    def _wait_retry(self) -> None:
-        deadline = time.monotonic() + self._retry_s
-        with self._cond:
-            while (
-                not (self._abort or self._pages_changed)
-                and (remaining := deadline - time.monotonic()) > 0
-            ):
-                self._cond.wait(remaining)
+            self._buffer.put_own(eviction_event(self._stamper, eviction, reason="capacity"))
 
     def _publish(self, events: Sequence[Event]) -> None:
         if events and self._on_commit is not None:

@@ -1,0 +1,91 @@
+"""Fixtures for the event log: a fresh, migrated database file per test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from app.clock import ManualClock
+from app.eventlog import EventWriter, Prepared, prepare_database
+from app.events import Cause, EventStamper, Kind, NewEvent
+
+MakeWriter = Callable[..., EventWriter]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when told."""
+    return ManualClock()
+
+
+@pytest.fixture
+def stamper(clock: ManualClock) -> EventStamper:
+    """Stamps events with boot id "boot-test" and the manual clock."""
+    return EventStamper("boot-test", clock)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where this test's database lives (the data directory does not exist yet)."""
+    return tmp_path / "data" / "alarmbridge.db"
+
+
+@pytest.fixture
+def prepared(db_path: Path, stamper: EventStamper) -> Iterator[Prepared]:
+    """A new database, migrated to head by ``prepare_database``."""
+    result = prepare_database(db_path, stamper=stamper)
+    try:
+        yield result
+    finally:
+        result.engine.dispose()
+
+
+@pytest.fixture
+def engine(prepared: Prepared) -> Engine:
+    """The engine of :func:`prepared`."""
+    return prepared.engine
+
+
+@pytest.fixture
+def make_writer(prepared: Prepared, stamper: EventStamper) -> Iterator[MakeWriter]:
+    """Make started writers on the test database; each is stopped at the end of the test."""
+    writers: list[EventWriter] = []
+
+    def make(**kwargs: Any) -> EventWriter:
+        kwargs.setdefault("stamper", stamper)
+        kwargs.setdefault("commit_interval_s", 0.005)
+        writer = EventWriter(kwargs.pop("db", prepared), **kwargs)
+        writers.append(writer)
+        writer.start()
+        return writer
+
+    yield make
+    for writer in writers:
+        writer.stop(timeout=5.0)
+
+
+def user_event(stamper: EventStamper, n: int, *, channel: str = "in1", **extra: Any) -> NewEvent:
+    """An INPUT event numbered ``n`` (in ``source``, as "u<n>") for order checks."""
+    return stamper.make(
+        Kind.INPUT,
+        "active" if n % 2 else "idle",
+        Cause.INPUT,
+        channel=channel,
+        source=f"u{n}",
+        detail={"n": n, **extra},
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
