@@ -268,3 +268,45 @@ def test_config_applied_without_restart(make_rig: MakeRig) -> None:
     rig.open(1)
     rig.run_ms(60)
     assert rig.relays[0] is True
+
+
+# mode x hold x re-trigger: alarm at 0-100 ms, again at 300-400 ms; fixed hold 1 s;
+# off-gap 100 ms. Expected activations (start, end) in ms.
+TIMELINES = {
+    ("follow", "extend"): [(0, 100), (300, 400)],
+    ("follow", "restart"): [(0, 100), (300, 400)],
+    ("follow", "ignore"): [(0, 100), (300, 400)],
+    ("fixed", "extend"): [(0, 1300)],
+    ("fixed", "restart"): [(0, 300), (400, 1300)],
+    ("fixed", "ignore"): [(0, 1000)],
+}
+
+
+@pytest.mark.parametrize("mode", ["switch", "pulse"])
+@pytest.mark.parametrize(("hold", "rule"), sorted(TIMELINES))
+def test_mode_hold_retrigger_table(make_rig: MakeRig, mode: str, hold: str, rule: str) -> None:
+    rig = make_rig(
+        out1(
+            mode=mode,
+            pulse_on_ms=50,
+            pulse_off_ms=50,
+            hold=hold,
+            hold_ms=1000,
+            retrigger=rule,
+            min_off_ms=100,
+        )
+    )
+    t0 = rig.clock.monotonic_ns()
+    first_signal = []
+    for at, closed in [(0, True), (100, False), (300, True), (400, False)]:
+        rig.run_ms(at - (rig.clock.monotonic_ns() - t0) / 1e6)
+        (rig.close if closed else rig.open)(1)
+        if at == 0:
+            first_signal.append(rig.relays[0])
+    rig.run_ms(2000)
+    changes = [(round((e.mono_ns - t0) / 1e6), e.state) for e in rig.of_kind(Kind.OUTPUT)]
+    starts = [t for t, state in changes if state == "active"]
+    ends = [t for t, state in changes if state == "idle"]
+    assert list(zip(starts, ends, strict=True)) == TIMELINES[(hold, rule)]
+    assert first_signal == [True]  # the contact closes at the alarm's edge, in both modes
+    assert rig.relays[0] is False
