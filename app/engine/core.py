@@ -211,11 +211,9 @@ class Engine:
             state = "alarm-not-armed"
         else:
             state = "alarm" if ch.alarm else "normal"
-        if not ch.cfg.enabled:
-            pass
-        elif ch.chattering:
+        if ch.cfg.enabled and ch.chattering:
             ch.unlogged += 1
-        else:
+        elif ch.cfg.enabled:
             self._event(
                 Kind.INPUT,
                 state,

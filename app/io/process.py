@@ -19,7 +19,7 @@ from typing import Any
 
 from app import __version__
 from app.clock import Clock, SystemClock
-from app.config import Config, default_config
+from app.config import default_config
 from app.engine import Engine, EngineRunner
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
@@ -262,6 +262,3 @@ def run_forever(process: IoProcess) -> None:
             process.stop(reason[0] if reason else "stopped")
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-__all__ = ["Config", "IoProcess", "run_forever"]
