@@ -317,10 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (ControlError, HardwareError, UsageError, ValueError, EventLogError) as exc:
-        print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    except (ValidationError, OSError) as exc:
+    except (
+        ControlError,
+        HardwareError,
+        UsageError,
+        ValueError,
+        EventLogError,
+        ValidationError,
+        OSError,
+    ) as exc:
         print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
         return 1
 

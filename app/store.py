@@ -14,11 +14,8 @@ from sqlalchemy import Engine, delete, insert, select
 
 from app.config import Config
 from app.eventlog.database import immediate
-from app.eventlog.rows import event_to_row
 from app.eventlog.schema import config as config_table
-from app.eventlog.schema import events
 from app.eventlog.schema import latches as latches_table
-from app.events import NewEvent
 
 
 class ConfigError(ValueError):
@@ -44,8 +41,8 @@ def load_config(db: Engine) -> Config | None:
     return None if row is None else parse_config(json.loads(row.body))
 
 
-def save_config(db: Engine, new: Config, utc_us: int, audit: NewEvent | None = None) -> None:
-    """Store ``new`` (and, when given, its audit event in the same transaction)."""
+def save_config(db: Engine, new: Config, utc_us: int) -> None:
+    """Store ``new`` as the configuration."""
     with immediate(db) as conn:
         conn.execute(delete(config_table).where(config_table.c.id == 1))
         conn.execute(
@@ -56,8 +53,6 @@ def save_config(db: Engine, new: Config, utc_us: int, audit: NewEvent | None = N
                 updated_utc_us=utc_us,
             )
         )
-        if audit is not None:
-            conn.execute(insert(events).values(event_to_row(audit)))
 
 
 def load_latches(db: Engine) -> list[str]:

@@ -45,8 +45,8 @@ class _Contact:
         name: str,
         pin: int,
         *,
-        closed_level: Level,
-        handler: ContactHandler | None,
+        closed_level: Level = "low",
+        handler: ContactHandler | None = None,
         pin_factory: Factory,
     ) -> None:
         self.name = name
@@ -112,19 +112,6 @@ class AlarmInput(_Contact):
     >>> door.closed, changes[0].closed
     (True, True)
     """
-
-    def __init__(
-        self,
-        name: str,
-        pin: int,
-        *,
-        closed_level: Level = "low",
-        handler: ContactHandler | None = None,
-        pin_factory: Factory,
-    ) -> None:
-        super().__init__(
-            name, pin, closed_level=closed_level, handler=handler, pin_factory=pin_factory
-        )
 
 
 class ManualButton(_Contact):

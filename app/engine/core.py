@@ -25,6 +25,12 @@ RECONCILE_NS = 1 * S  # re-read every input this often
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
 
 
+def _check_fits(config: Config, board: Board) -> None:
+    problems = config.fits(board.spec)
+    if problems:
+        raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
+
+
 class Engine:
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
@@ -39,9 +45,7 @@ class Engine:
         schedules: ScheduleBook | None = None,
         on_latches: Callable[[list[str]], None] | None = None,
     ) -> None:
-        problems = config.fits(board.spec)
-        if problems:
-            raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
+        _check_fits(config, board)
         self.board = board
         self.config = config
         self.stamper = stamper
@@ -261,16 +265,20 @@ class Engine:
                 detail={"action": "none"},
             )
             return
+        self._manual_trigger(Cause.BUTTON, "button", now)
+
+    def _manual_trigger(self, cause: Cause, source: str, now: int) -> None:
+        cfg = self.config.button
         targets = self._button_targets()
         self._event(
             Kind.OPERATOR,
             "manual-trigger",
-            Cause.BUTTON,
-            source="button",
+            cause,
+            source=source,
             detail={"outputs": [o.name for o in targets], "duration_ms": cfg.duration_ms},
         )
         for out in targets:
-            out.manual_start(cfg.duration_ms, Cause.BUTTON, "button", now)
+            out.manual_start(cfg.duration_ms, cause, source, now)
 
     def _button_targets(self) -> list[OutputChannel]:
         chosen = self.config.button.outputs
@@ -382,18 +390,8 @@ class Engine:
 
     def trigger(self, user: str) -> None:
         """The manual trigger (as the physical button does), asked by an operator."""
-        cfg = self.config.button
-        targets = self._button_targets()
         now = self.clock.monotonic_ns()
-        self._event(
-            Kind.OPERATOR,
-            "manual-trigger",
-            Cause.USER,
-            source=user,
-            detail={"outputs": [o.name for o in targets], "duration_ms": cfg.duration_ms},
-        )
-        for out in targets:
-            out.manual_start(cfg.duration_ms, Cause.USER, user, now)
+        self._manual_trigger(Cause.USER, user, now)
         self.tick(now)
 
     def latched(self) -> list[str]:
@@ -406,9 +404,7 @@ class Engine:
     def apply_config(self, config: Config) -> None:
         """Apply a new configuration without a restart, keeping every state that
         still makes sense (debounce in progress, active outputs, manual starts)."""
-        problems = config.fits(self.board.spec)
-        if problems:
-            raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
+        _check_fits(config, self.board)
         now = self.clock.monotonic_ns()
         self.config = config
         for ch, cfg in zip(self.inputs, config.inputs, strict=True):

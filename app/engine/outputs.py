@@ -120,16 +120,19 @@ class OutputChannel:
         self.signal = self._pattern(now)
         return self.active != was
 
+    def _pulse(self, now: int) -> tuple[bool, int | None]:
+        """Pulse mode: whether the signal is on at ``now``, and when it next toggles."""
+        on = self.cfg.pulse_on_ms * MS
+        period = on + self.cfg.pulse_off_ms * MS
+        k, phase = divmod(now - self.started_at, period)
+        if self.cfg.pulse_count and k >= self.cfg.pulse_count:
+            return False, None
+        return phase < on, self.started_at + k * period + (on if phase < on else period)
+
     def _pattern(self, now: int) -> bool:
         if not self.active:
             return False
-        if self.cfg.mode == "switch":
-            return True
-        on, period = self.cfg.pulse_on_ms * MS, (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS
-        k, phase = divmod(now - self.started_at, period)
-        if self.cfg.pulse_count and k >= self.cfg.pulse_count:
-            return False
-        return phase < on
+        return self.cfg.mode == "switch" or self._pulse(now)[0]
 
     def deadline(self, now: int) -> int | None:
         """The next instant at which :meth:`update` may change something."""
@@ -137,13 +140,9 @@ class OutputChannel:
         if self.wanted(now) and not self.active and self.gap_until > now:
             times.append(self.gap_until)
         if self.active and self.cfg.mode == "pulse":
-            on, period = (
-                self.cfg.pulse_on_ms * MS,
-                (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS,
-            )
-            k, phase = divmod(now - self.started_at, period)
-            if not self.cfg.pulse_count or k < self.cfg.pulse_count:
-                times.append(self.started_at + k * period + (on if phase < on else period))
+            toggle = self._pulse(now)[1]
+            if toggle is not None:
+                times.append(toggle)
         return min(times) if times else None
 
     def time_left_ms(self, now: int) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from app import __version__
 from app.clock import Clock, SystemClock
-from app.config import default_config
+from app.config import MAX_MS, MIN_MS, default_config
 from app.engine import Engine, EngineRunner
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
@@ -177,7 +177,7 @@ class IoProcess:
         n, user = _int(args, "output"), _user(args)
         duration = args.get("duration_ms")
         if duration is not None and (
-            not isinstance(duration, int) or not 25 <= duration <= 86_400_000
+            not isinstance(duration, int) or not MIN_MS <= duration <= MAX_MS
         ):
             raise CommandError("duration_ms must be a whole number from 25 to 86400000 (24 h)")
         self.runner.call(lambda: self.engine.manual_start(n, duration, user))
