@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
@@ -16,25 +15,10 @@ from pydantic import ValidationError
 
 from app import __version__
 from app.eventlog.database import EventLogError
+from app.exports import csv_header, csv_line
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from hardware import PRESETS, HardwareError
-from hardware.pins import HEADER_PIN
-
-EVENT_FIELDS = [
-    "seq",
-    "utc",
-    "kind",
-    "channel",
-    "state",
-    "cause",
-    "source",
-    "dvr_channel",
-    "clock_synced",
-    "boot_id",
-    "mono_ns",
-    "detail",
-]
 
 
 class UsageError(Exception):
@@ -66,6 +50,26 @@ def cmd_io(args: argparse.Namespace, *, show_events: bool = False) -> int:
         )
         print("Stop with Ctrl-C. Live events:")
     run_forever(process)
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.web import create_app
+
+    settings = _settings(args)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=1,  # live streams never end by themselves
+    )
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"AlarmBridge web UI on http://{host}:{settings.port}/", flush=True)
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -187,17 +191,11 @@ def _emitter(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
     if args.json:
         return lambda e: print(json.dumps(e), flush=True)
     if args.csv:
-        writer = csv.DictWriter(sys.stdout, EVENT_FIELDS, extrasaction="ignore")
-        writer.writeheader()
+        tz = _settings(args).tz
+        sys.stdout.write(csv_header())
 
         def row(e: dict[str, Any]) -> None:
-            writer.writerow(
-                {
-                    **e,
-                    "utc": _utc(e["utc_us"]),
-                    "detail": json.dumps(e["detail"]) if e.get("detail") else "",
-                }
-            )
+            sys.stdout.write(csv_line(e, tz))
             sys.stdout.flush()
 
         return row
@@ -229,16 +227,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_board(args: argparse.Namespace) -> int:
     spec = _settings(args).board_spec()
     print(f"{spec.name}: {spec.title}")
-    rows = [(i.name, i.pin, f"input, closed = {i.closed_level}") for i in spec.inputs]
-    rows += [
-        (r.name, r.pin, f"relay, active-{'high' if r.active_high else 'low'}") for r in spec.relays
-    ]
-    if spec.button is not None:
-        rows.append(("button", spec.button, "to GND"))
-    if spec.led is not None:
-        rows.append(("status LED", spec.led, "active-high"))
-    for name, pin, what in rows:
-        print(f"  {name:<12} GPIO {pin:<3} header pin {HEADER_PIN[pin]:<3} {what}")
+    for row in spec.pin_table():
+        print(
+            f"  {row['function']:<12} GPIO {row['gpio']:<3} header pin {row['header_pin']:<3} "
+            f"{row['wiring']}"
+        )
     print("config.txt: " + "  ".join(spec.config_txt_lines()))
     if spec.notes:
         print(spec.notes)
@@ -267,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("io", parents=[common, hw], help="run the io process").set_defaults(func=cmd_io)
     run = sub.add_parser("run", parents=[common, hw], help="run the appliance and show live events")
     run.set_defaults(func=lambda a: cmd_io(a, show_events=True))
+    net = argparse.ArgumentParser(add_help=False)
+    net.add_argument("--host", help="web UI address (default 127.0.0.1; 0.0.0.0 for the LAN)")
+    net.add_argument("--port", type=int, help="web UI port (default 8080)")
+    web = sub.add_parser("web", parents=[common, net], help="run the web process (UI and API)")
+    web.set_defaults(func=cmd_web)
     sim = sub.add_parser("sim", parents=[common], help="drive simulated pins")
     sim.add_argument("action", choices=["close", "open", "press", "release"])
     sim.add_argument("n", nargs="?", type=int, help="input number (1-based)")

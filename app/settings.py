@@ -6,14 +6,35 @@ each with its own ``--data-dir``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hardware import BoardSpec, PinMapError, preset
+
+
+def system_timezone() -> str:
+    """The machine's IANA time zone name (``TZ``, ``/etc/timezone``, the
+    ``/etc/localtime`` link), or ``UTC`` when none can be found."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    with contextlib.suppress(OSError):
+        candidates.append(str(Path("/etc/localtime").readlink()).partition("zoneinfo/")[2])
+    for name in candidates:
+        if name and not name.startswith("/"):
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return name
+    return "UTC"
 
 
 class Settings(BaseSettings):
@@ -30,6 +51,27 @@ class Settings(BaseSettings):
     retain_days: int = Field(default=365, ge=1)
     max_events: int = Field(default=1_000_000, ge=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    timezone: str = Field(
+        default_factory=system_timezone,
+        description="IANA time zone for pages and schedules, e.g. Europe/Brussels",
+    )
+    host: str = Field(default="127.0.0.1", description="web UI address ('0.0.0.0' on the Pi)")
+    port: int = Field(default=8080, ge=1, le=65535, description="web UI port")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}: use an IANA name such as Europe/Brussels or UTC"
+            ) from None
+        return name
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def db_path(self) -> Path:

@@ -103,6 +103,26 @@ class BoardSpec:
         """The level each relay pin should have from power-on: its "off" level."""
         return {r.pin: not r.active_high for r in self.relays}
 
+    def pin_table(self) -> list[dict[str, Any]]:
+        """Every used pin as a row: function, BCM number, physical header pin, wiring.
+
+        >>> preset("default").pin_table()[0]
+        {'function': 'IN1', 'gpio': 5, 'header_pin': 29, 'wiring': 'input, closed = low'}
+        """
+        rows = [(i.name, i.pin, f"input, closed = {i.closed_level}") for i in self.inputs]
+        rows += [
+            (r.name, r.pin, f"relay, active-{'high' if r.active_high else 'low'}")
+            for r in self.relays
+        ]
+        if self.button is not None:
+            rows.append(("button", self.button, "to GND"))
+        if self.led is not None:
+            rows.append(("status LED", self.led, "active-high"))
+        return [
+            {"function": name, "gpio": pin, "header_pin": HEADER_PIN[pin], "wiring": what}
+            for name, pin, what in rows
+        ]
+
     def config_txt_lines(self) -> list[str]:
         """``config.txt`` lines that hold every relay off from power-on until we start.
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, select
 from sqlalchemy.engine import URL
@@ -67,13 +68,21 @@ def _on_begin(connection: Connection) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(path: Path, **kwargs: Any) -> Engine:
+def make_engine(path: Path, *, must_exist: bool = False, **kwargs: Any) -> Engine:
     """An engine for the SQLite file at ``path``, every connection set up as above.
 
     Reads: ``with engine.connect() as conn`` (a deferred transaction, never
     blocking the writer in WAL mode). Writes: ``with immediate(engine) as conn``.
+    ``must_exist``: never create the file (readers: only the io process makes it).
     """
-    url = URL.create("sqlite+pysqlite", database=str(path))
+    if must_exist:
+        url = URL.create(
+            "sqlite+pysqlite",
+            database=f"file:{quote(str(path.resolve()))}",
+            query={"mode": "rw", "uri": "true"},
+        )
+    else:
+        url = URL.create("sqlite+pysqlite", database=str(path))
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)

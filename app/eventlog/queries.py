@@ -174,3 +174,32 @@ def last_seq(db: Engine | Connection) -> int:
     """The sequence number of the newest committed event (0 for an empty log)."""
     with _reading(db) as connection:
         return int(connection.execute(select(func.max(events.c.seq))).scalar() or 0)
+
+
+def counts_per_bucket(
+    db: Engine | Connection, *, since_us: int, until_us: int, bucket_us: int
+) -> dict[int, dict[str | None, int]]:
+    """Events per channel in buckets of ``bucket_us`` from ``since_us`` (a chart).
+
+    Returns ``{bucket index: {channel: count}}``; bucket ``i`` starts at
+    ``since_us + i * bucket_us``. Served by the ``(utc_us, seq)`` index.
+    """
+    bucket = ((events.c.utc_us - since_us) / bucket_us).label("bucket")
+    query = (
+        select(bucket, events.c.channel, func.count())
+        .where(events.c.utc_us >= since_us, events.c.utc_us < until_us)
+        .group_by(bucket, events.c.channel)
+    )
+    counts: dict[int, dict[str | None, int]] = {}
+    with _reading(db) as connection:
+        for index, channel, n in connection.execute(query):
+            counts.setdefault(int(index), {})[channel] = int(n)
+    return counts
+
+
+def time_span(db: Engine | Connection) -> tuple[int, int] | None:
+    """The oldest and newest UTC stamps in the log, or None when it is empty."""
+    query = select(func.min(events.c.utc_us), func.max(events.c.utc_us))
+    with _reading(db) as connection:
+        oldest, newest_ = connection.execute(query).one()
+    return None if oldest is None else (int(oldest), int(newest_))

@@ -154,6 +154,17 @@ class IoProcess:
             "config-get": lambda a: self.engine.config.model_dump(mode="json"),
             "config-set": self._set_config,
             "reload": self._reload,
+            "board": lambda a: self._board(),
+        }
+
+    def _board(self) -> dict[str, Any]:
+        spec = self.board.spec
+        return {
+            "name": spec.name,
+            "title": spec.title,
+            "notes": spec.notes,
+            "pins": spec.pin_table(),
+            "config_txt": spec.config_txt_lines(),
         }
 
     def status(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ See docs/io-protocol.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ MAX_LINE = 1 << 20
 
 class ControlError(Exception):
     """The io process refused a command, or cannot be reached; the message says why."""
+
+
+class IoUnavailableError(ControlError):
+    """The io process cannot be reached (not running, restarting, or gone mid-reply)."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -46,13 +51,13 @@ class Client:
             sock.connect(str(self.path))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             sock.close()
-            raise ControlError(
+            raise IoUnavailableError(
                 f"the io process is not running (no socket at {self.path}): "
                 "start it with 'alarmbridge io'"
             ) from exc
         except OSError as exc:
             sock.close()
-            raise ControlError(f"cannot reach the io process at {self.path}: {exc}") from exc
+            raise IoUnavailableError(f"cannot reach the io process at {self.path}: {exc}") from exc
         return sock
 
     def request(self, cmd: str, **args: Any) -> Any:
@@ -64,23 +69,53 @@ class Client:
 
     def subscribe(self) -> Iterator[dict[str, Any]]:
         """Yield every accepted event as it is committed, until the server goes away."""
-        sock = self._connect()
-        sock.settimeout(None)
-        with sock, sock.makefile("rwb") as stream:
-            stream.write(encode({"cmd": "subscribe"}))
-            stream.flush()
-            _reply(stream.readline(MAX_LINE))
-            for line in stream:
-                message = json.loads(line)
-                if "event" in message:
-                    yield message["event"]
-                elif message.get("ok") is False:
-                    raise ControlError(message.get("error", "the stream ended"))
+        with Subscription(self) as subscription:
+            yield from subscription
+
+
+class Subscription:
+    """A live stream of accepted events. It is subscribed once the constructor
+    returns (events committed from then on will arrive); iterate it to read them,
+    and :meth:`close` it, from any thread, to stop a blocked reader."""
+
+    def __init__(self, client: Client) -> None:
+        self._sock = client._connect()
+        self._stream = self._sock.makefile("rwb")
+        try:
+            self._stream.write(encode({"cmd": "subscribe"}))
+            self._stream.flush()
+            _reply(self._stream.readline(MAX_LINE))
+        except BaseException:
+            self.__exit__()
+            raise
+        self._sock.settimeout(None)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for line in self._stream:  # ends at EOF, also after close()
+            message = json.loads(line)
+            if "event" in message:
+                yield message["event"]
+            elif message.get("ok") is False:
+                raise ControlError(message.get("error", "the stream ended"))
+
+    def close(self) -> None:
+        """Stop the stream: a reader blocked in another thread sees its end. (Only the
+        socket is shut down here; closing the buffered file under a reader blocks.)"""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        self._stream.close()
+        self._sock.close()
 
 
 def _reply(line: bytes) -> Any:
     if not line:
-        raise ControlError("the io process closed the connection without answering")
+        raise IoUnavailableError("the io process closed the connection without answering")
     reply = json.loads(line)
     if not reply.get("ok"):
         raise ControlError(reply.get("error", "the io process refused the command"))

@@ -44,7 +44,7 @@ def test_sim_close_switches_the_relay_and_is_logged(io_proc: IoProc) -> None:
     text = cli(data, "events").stdout
     assert "OUT1 active (input: IN1) -> DVR CH1" in text
     csv_lines = cli(data, "events", "--csv").stdout.splitlines()
-    assert csv_lines[0].startswith("seq,utc,kind,channel,state")
+    assert csv_lines[0].startswith("seq,utc,local,kind,channel,state")
     cli(data, "sim", "open", "1")
     wait_for(lambda: not _status(io_proc)["outputs"][0]["energised"])
 

@@ -1,0 +1,66 @@
+"""Acting on outputs: manual start and stop, the manual trigger, and the simulated
+pins. The io process does the work; each action is logged there with its user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.web.deps import WEB_USER, State, input_index, output_index
+from app.web.errors import NotFoundError
+from app.web.models import SimButton, SimContact, StartRequest, Status
+
+router = APIRouter(tags=["actions"])
+
+OutputNumber = Annotated[int, Path(description="1-based output number")]
+InputNumber = Annotated[int, Path(description="1-based input number")]
+
+
+@router.post("/outputs/{n}/start")
+async def start_output(state: State, n: OutputNumber, body: StartRequest | None = None) -> Status:
+    """Start output ``n`` by hand, for ``duration_s`` or until stopped (a latch that
+    survives a restart). Returns the new status."""
+    output_index(await state.status(), n)
+    seconds = None if body is None else body.duration_s
+    duration_ms = None if seconds is None else round(seconds * 1000)
+    await state.io("start", output=n, duration_ms=duration_ms, user=WEB_USER)
+    return await state.status()
+
+
+@router.post("/outputs/{n}/stop")
+async def stop_output(state: State, n: OutputNumber) -> Status:
+    """Stop output ``n``: manual and automatic activations both end."""
+    output_index(await state.status(), n)
+    await state.io("stop", output=n, user=WEB_USER)
+    return await state.status()
+
+
+@router.post("/trigger")
+async def trigger(state: State) -> Status:
+    """The manual trigger: does what the physical button is configured to do."""
+    await state.io("trigger", user=WEB_USER)
+    return await state.status()
+
+
+async def _simulated(state: State) -> Status:
+    status = await state.status()
+    if not status.simulated:
+        raise NotFoundError("simulation is only available when running on simulated pins")
+    return status
+
+
+@router.post("/simulation/inputs/{n}")
+async def simulate_input(state: State, n: InputNumber, body: SimContact) -> Status:
+    """Simulated pins only (404 otherwise): close or open input ``n``'s contact."""
+    input_index(await _simulated(state), n)
+    await state.io("sim", action="close" if body.closed else "open", input=n)
+    return await state.status()
+
+
+@router.post("/simulation/button")
+async def simulate_button(state: State, body: SimButton) -> Status:
+    """Simulated pins only (404 otherwise): press or release the manual button."""
+    await _simulated(state)
+    await state.io("sim", action="press" if body.pressed else "release")
+    return await state.status()

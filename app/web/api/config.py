@@ -1,0 +1,156 @@
+"""Reading and changing the configuration. Every change is validated as a whole
+document, stored and applied by the io process without a restart, and logged
+there with its old and new values."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import ValidationError
+
+from app.config import ButtonConfig, Config, InputConfig, OutputConfig
+from app.io.protocol import ControlError, IoUnavailableError
+from app.web.deps import WEB_USER, State
+from app.web.errors import ApiError, NotFoundError, invalid
+from app.web.models import HealthyRelay
+
+router = APIRouter(tags=["configuration"])
+
+Number = Annotated[int, Path(description="1-based, as on the board")]
+Doc = dict[str, Any]
+
+
+async def current(state: State) -> Config:
+    return Config.model_validate(await state.io("config-get"))
+
+
+async def change(state: State, edit: Callable[[Doc], None]) -> Config:
+    """Apply ``edit`` to a copy of the running configuration, validate the whole
+    document, and have the io process store and apply it. One change at a time."""
+    async with state.config_lock:
+        doc = copy.deepcopy(await state.io("config-get"))
+        edit(doc)
+        try:
+            new = Config.model_validate(doc)
+        except ValidationError as exc:
+            raise invalid(exc) from None
+        try:
+            await state.io("config-set", config=new.model_dump(mode="json"), user=WEB_USER)
+        except IoUnavailableError:
+            raise
+        except ControlError as exc:
+            raise ApiError(str(exc), status=422) from None
+        return new
+
+
+def _item(doc: Doc, section: str, n: int) -> None:
+    if not 1 <= n <= len(doc[section]):
+        noun = section.rstrip("s")
+        raise NotFoundError(f"{noun} {n} does not exist: there are {len(doc[section])} {section}")
+
+
+@router.get("/config")
+async def export_config(
+    state: State,
+    response: Response,
+    download: Annotated[bool, Query(description="as a file to save")] = False,
+) -> Config:
+    """The whole configuration as one document (the file to back up or import)."""
+    if download:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="alarmbridge-config-{stamp}.json"'
+        )
+    return await current(state)
+
+
+@router.put("/config")
+async def import_config(state: State, body: Config) -> Config:
+    """Replace the whole configuration (an exported file). It must fit this board."""
+
+    def replace(doc: Doc) -> None:
+        doc.clear()
+        doc.update(body.model_dump(mode="json"))
+
+    return await change(state, replace)
+
+
+@router.get("/inputs")
+async def list_inputs(state: State) -> list[InputConfig]:
+    return (await current(state)).inputs
+
+
+@router.get("/inputs/{n}")
+async def get_input(state: State, n: Number) -> InputConfig:
+    config = await current(state)
+    _item(config.model_dump(), "inputs", n)
+    return config.inputs[n - 1]
+
+
+@router.put("/inputs/{n}")
+async def put_input(state: State, n: Number, body: InputConfig) -> InputConfig:
+    """Change every setting of input ``n``; applied at once, without a restart."""
+
+    def edit(doc: Doc) -> None:
+        _item(doc, "inputs", n)
+        doc["inputs"][n - 1] = body.model_dump(mode="json")
+
+    return (await change(state, edit)).inputs[n - 1]
+
+
+@router.get("/outputs")
+async def list_outputs(state: State) -> list[OutputConfig]:
+    return (await current(state)).outputs
+
+
+@router.get("/outputs/{n}")
+async def get_output(state: State, n: Number) -> OutputConfig:
+    config = await current(state)
+    _item(config.model_dump(), "outputs", n)
+    return config.outputs[n - 1]
+
+
+@router.put("/outputs/{n}")
+async def put_output(state: State, n: Number, body: OutputConfig) -> OutputConfig:
+    """Change every setting of output ``n``; applied at once, without a restart."""
+
+    def edit(doc: Doc) -> None:
+        _item(doc, "outputs", n)
+        doc["outputs"][n - 1] = body.model_dump(mode="json")
+
+    return (await change(state, edit)).outputs[n - 1]
+
+
+@router.get("/button")
+async def get_button(state: State) -> ButtonConfig:
+    return (await current(state)).button
+
+
+@router.put("/button")
+async def put_button(state: State, body: ButtonConfig) -> ButtonConfig:
+    """What the physical button (and the manual trigger) does."""
+
+    def edit(doc: Doc) -> None:
+        doc["button"] = body.model_dump(mode="json")
+
+    return (await change(state, edit)).button
+
+
+@router.get("/healthy-relay")
+async def get_healthy_relay(state: State) -> HealthyRelay:
+    return HealthyRelay(output=(await current(state)).healthy_output)
+
+
+@router.put("/healthy-relay")
+async def put_healthy_relay(state: State, body: HealthyRelay) -> HealthyRelay:
+    """The output energised only while the appliance is alive (wire it to an NC
+    DVR input: the DVR raises an alarm when the bridge dies); null for none."""
+
+    def edit(doc: Doc) -> None:
+        doc["healthy_output"] = body.output
+
+    return HealthyRelay(output=(await change(state, edit)).healthy_output)

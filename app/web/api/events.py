@@ -1,0 +1,189 @@
+"""The event log: pages with a keyset cursor, exports, a chart, and the live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Iterator
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.eventlog.queries import MAX_LIMIT, counts_per_bucket, events_after, iter_events, newest
+from app.events import Kind
+from app.exports import csv_lines, jsonl_lines
+from app.timefmt import local_iso, parse_moment, utc_iso
+from app.web.deps import State
+from app.web.live import LiveItem
+from app.web.models import EventOut, EventPage, Histogram, HistogramBucket
+
+router = APIRouter(tags=["events"])
+
+RECONNECT_MS = 2000
+CATCH_UP_MAX = 10_000  # events replayed to a reconnecting browser; more: reload the page
+
+Channel = Annotated[str | None, Query(description="an input's or output's name")]
+Kinds = Annotated[list[Kind] | None, Query(alias="kind", description="any of these kinds")]
+Since = Annotated[
+    str | None,
+    Query(description="ISO 8601; without an offset it is in the appliance's time zone"),
+]
+Until = Annotated[str | None, Query(description="ISO 8601, exclusive")]
+
+
+def present(event: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """An event as the API shows it: with its UTC and local times spelled out."""
+    return {**event, "utc": utc_iso(event["utc_us"]), "local": local_iso(event["utc_us"], tz)}
+
+
+def _window(state: State, since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    tz = state.settings.tz
+    return (
+        None if since is None else parse_moment(since, tz),
+        None if until is None else parse_moment(until, tz),
+    )
+
+
+@router.get("/events")
+async def list_events(
+    state: State,
+    channel: Channel = None,
+    kinds: Kinds = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> EventPage:
+    """The newest events matching the filters, newest first, one page at a time."""
+    since_us, until_us = _window(state, since, until)
+    page = await asyncio.to_thread(
+        newest,
+        state.read_db(),
+        channel=channel,
+        kinds=kinds,
+        since_us=since_us,
+        until_us=until_us,
+        limit=limit,
+        cursor=cursor,
+    )
+    tz = state.settings.tz
+    return EventPage(
+        events=[EventOut.model_validate(present(e.to_json(), tz)) for e in page.events],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/events/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/jsonl": {}}}},
+)
+def export_events(
+    state: State,
+    format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl")] = "csv",
+    channel: Channel = None,
+    kinds: Kinds = None,
+    since: Since = None,
+    until: Until = None,
+) -> StreamingResponse:
+    """Every matching event, oldest first, as a CSV or JSON-lines file (streamed)."""
+    since_us, until_us = _window(state, since, until)
+    db = state.read_db()
+    rows: Iterator[dict[str, Any]] = (
+        e.to_json()
+        for e in iter_events(db, channel=channel, kinds=kinds, since_us=since_us, until_us=until_us)
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    if format == "csv":
+        body, media = csv_lines(rows, state.settings.tz), "text/csv; charset=utf-8"
+    else:
+        body, media = jsonl_lines(rows), "application/jsonl"
+    return StreamingResponse(
+        body,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="alarmbridge-events-{stamp}.{format}"'
+        },
+    )
+
+
+SPANS = {"24h": (24 * 3600, 3600), "7d": (7 * 24 * 3600, 3600)}
+
+
+@router.get("/events/histogram")
+async def histogram(
+    state: State, span: Annotated[Literal["24h", "7d"], Query()] = "24h"
+) -> Histogram:
+    """Events per hour per channel over the last 24 hours or 7 days."""
+    length_s, bucket_s = SPANS[span]
+    now_us = time.time_ns() // 1000
+    hour_us = 3600 * 1_000_000
+    until_us = (now_us // hour_us + 1) * hour_us  # to the end of this hour
+    since_us = until_us - length_s * 1_000_000
+    counts = await asyncio.to_thread(
+        counts_per_bucket,
+        state.read_db(),
+        since_us=since_us,
+        until_us=until_us,
+        bucket_us=bucket_s * 1_000_000,
+    )
+    tz = state.settings.tz
+    names = sorted({name or "appliance" for bucket in counts.values() for name in bucket})
+    buckets = []
+    for index in range(length_s // bucket_s):
+        start = since_us + index * bucket_s * 1_000_000
+        found = counts.get(index, {})
+        buckets.append(
+            HistogramBucket(
+                start_utc=utc_iso(start),
+                start_local=local_iso(start, tz),
+                counts={(name or "appliance"): n for name, n in found.items()},
+            )
+        )
+    return Histogram(span=span, bucket_s=bucket_s, channels=names, buckets=buckets)
+
+
+def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
+    if item.kind == "event":
+        return ServerSentEvent(event="event", id=str(item.data["seq"]), data=present(item.data, tz))
+    return ServerSentEvent(event=item.kind, data=item.data)
+
+
+@router.get("/events/stream", response_class=EventSourceResponse)
+async def stream(
+    state: State,
+    after: Annotated[
+        int | None, Query(description="replay events with a higher seq first (from the log)")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> AsyncIterable[ServerSentEvent]:
+    """Server-sent events: ``event`` (each committed event, ``id`` = its seq),
+    ``status`` (the live status, after changes and every 2 s) and ``io-down``.
+    A browser that reconnects sends ``Last-Event-ID`` and first gets what it missed."""
+    feed, tz = state.feed, state.settings.tz
+    queue = feed.subscribe()
+    try:
+        high = after
+        if last_event_id and last_event_id.isdigit():
+            high = max(high or 0, int(last_event_id))
+        yield ServerSentEvent(comment="AlarmBridge live stream", retry=RECONNECT_MS)
+        if high is not None and state.settings.db_path.exists():
+            replayed = 0
+            while replayed < CATCH_UP_MAX and (
+                batch := await asyncio.to_thread(events_after, state.db, high, limit=500)
+            ):
+                for event in batch:
+                    yield _sse(LiveItem("event", event.to_json()), tz)
+                high = batch[-1].seq
+                replayed += len(batch)
+        if feed.last is not None:
+            yield _sse(feed.last, tz)
+        while (item := await queue.get()) is not None:
+            if item.kind == "event" and high is not None and item.data["seq"] <= high:
+                continue
+            yield _sse(item, tz)
+    finally:
+        feed.unsubscribe(queue)

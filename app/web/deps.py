@@ -1,0 +1,71 @@
+"""What every route needs, set up once by the app factory and found on ``app.state``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from app.io.protocol import Client
+from app.settings import Settings
+from app.web.errors import ApiError, NotFoundError
+from app.web.live import LiveFeed
+from app.web.models import Status, status_from_io
+
+#: who acts, in the audit log, until accounts exist (the security issue)
+WEB_USER = "web"
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    client: Client
+    db: Engine
+    feed: LiveFeed
+    templates: Jinja2Templates
+    config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def io(self, cmd: str, **args: Any) -> Any:
+        """Ask the io process (in a worker thread: the client blocks)."""
+        return await asyncio.to_thread(self.client.request, cmd, **args)
+
+    async def status(self) -> Status:
+        return status_from_io(await self.io("status"))
+
+    def read_db(self) -> Engine:
+        """The event log for reading; a clear 503 before the io process has made it."""
+        if not self.settings.db_path.exists():
+            raise ApiError(
+                "there is no event log yet: the io process creates it when it first starts",
+                status=503,
+            )
+        return self.db
+
+
+def get_state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+State = Annotated[WebState, Depends(get_state)]
+
+
+def output_index(status: Status, n: int) -> int:
+    """The 0-based index of output ``n`` (1-based), or a 404 that says what exists."""
+    if not 1 <= n <= len(status.outputs):
+        raise NotFoundError(
+            f"output {n} does not exist: this board has outputs 1-{len(status.outputs)}"
+        )
+    return n - 1
+
+
+def input_index(status: Status, n: int) -> int:
+    if not 1 <= n <= len(status.inputs):
+        raise NotFoundError(
+            f"input {n} does not exist: this board has inputs 1-{len(status.inputs)}"
+        )
+    return n - 1

@@ -1,0 +1,212 @@
+"""The JSON API's request and response models (what ``/openapi.json`` documents)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.config import MAX_MS
+from app.events import Cause, Kind
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Problem(BaseModel):
+    field: str | None = Field(description="the field at fault, dotted (None: the whole request)")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error: one sentence for a person, and the fields at fault if any."""
+
+    error: str
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class Message(BaseModel):
+    message: str
+
+
+# -- live state -----------------------------------------------------------------
+
+
+class InputState(_Out):
+    number: int = Field(description="1-based, as in the configuration")
+    name: str
+    enabled: bool
+    kind: str
+    contact_type: str = Field(description="NO or NC")
+    contact: str = Field(description="the raw contact: open or closed")
+    alarm: bool = Field(description="the interpreted state: NO closed or NC open")
+    armed: bool | None = Field(description="for alarm inputs: armed now")
+    acts: bool = Field(description="a change now drives the linked outputs")
+    chattering: bool
+    stuck: bool
+
+
+class OutputState(_Out):
+    number: int
+    name: str
+    dvr_channel: str
+    active: bool
+    energised: bool = Field(description="the relay coil (valid signal open: energised when idle)")
+    healthy_relay: bool
+    mode: str
+    hold: str
+    latched: bool = Field(description="started until stopped by hand: survives a restart")
+    time_left_ms: int | None
+    until_stopped: bool
+    cause: str | None
+    source: str | None
+
+
+class FaultOut(_Out):
+    key: str
+    code: str
+    message: str
+
+
+class WriterState(_Out):
+    fault: str | None
+    pending: int
+    dropped: int
+
+
+class Status(_Out):
+    version: str
+    uptime_s: float
+    simulated: bool
+    board: str
+    boot_id: str
+    clock_synced: bool
+    running: bool
+    panel_armed: bool
+    inputs: list[InputState]
+    outputs: list[OutputState]
+    faults: list[FaultOut]
+    eventlog: WriterState
+
+
+def status_from_io(raw: dict[str, Any]) -> Status:
+    """The io process's status reply, numbered for the API."""
+    data = dict(raw)
+    data["inputs"] = [{"number": n, **i} for n, i in enumerate(raw["inputs"], 1)]
+    data["outputs"] = [{"number": n, **o} for n, o in enumerate(raw["outputs"], 1)]
+    return Status.model_validate(data)
+
+
+# -- events ---------------------------------------------------------------------
+
+
+class EventOut(_Out):
+    seq: int = Field(description="the event's number in the log: the true order")
+    utc: str = Field(description="ISO 8601 UTC, e.g. 2026-11-21T08:00:00.000Z")
+    local: str = Field(description="the same moment in the appliance's time zone")
+    utc_us: int
+    mono_ns: int
+    boot_id: str
+    clock_synced: bool = Field(description="False: the wall clock was not yet synchronised")
+    kind: Kind
+    state: str
+    cause: Cause
+    channel: str | None
+    dvr_channel: str | None
+    source: str | None
+    detail: dict[str, Any] | None
+
+
+class EventPage(BaseModel):
+    events: list[EventOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as cursor for the next, older page")
+
+
+class HistogramBucket(BaseModel):
+    start_utc: str
+    start_local: str
+    counts: dict[str, int] = Field(description="events per channel in this bucket")
+
+
+class Histogram(BaseModel):
+    span: str
+    bucket_s: int
+    channels: list[str]
+    buckets: list[HistogramBucket]
+
+
+# -- actions --------------------------------------------------------------------
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duration_s: float | None = Field(
+        default=None,
+        ge=0.025,
+        le=MAX_MS / 1000,
+        description="seconds; omit or null: until stopped (survives a restart)",
+    )
+
+
+class SimContact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    closed: bool = Field(description="true: close the contact; false: open it")
+
+
+class SimButton(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pressed: bool
+
+
+class HealthyRelay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    output: int | None = Field(
+        description="1-based output energised only while the appliance is alive; null: none"
+    )
+
+
+# -- system ---------------------------------------------------------------------
+
+
+class PinRow(BaseModel):
+    function: str
+    gpio: int
+    header_pin: int
+    wiring: str
+
+
+class BoardInfo(BaseModel):
+    name: str
+    title: str
+    notes: str
+    pins: list[PinRow]
+    config_txt: list[str]
+
+
+class DiskInfo(BaseModel):
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+
+
+class DatabaseInfo(BaseModel):
+    size_bytes: int = Field(description="the database file and its write-ahead log")
+    events: int
+    oldest_utc: str | None
+    newest_utc: str | None
+
+
+class SystemInfo(BaseModel):
+    version: str
+    uptime_s: float
+    simulated: bool
+    clock_synced: bool
+    now_utc: str
+    now_local: str
+    timezone: str
+    boot_id: str
+    board: BoardInfo
+    disk: DiskInfo
+    database: DatabaseInfo
+    writer: WriterState

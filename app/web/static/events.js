@@ -1,0 +1,56 @@
+// Live event tables: new events appear at the top of every table marked
+// data-live-events="on" whose filters (channel, kinds) they match.
+"use strict";
+(function () {
+  const AB = window.AB;
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text;
+    return td;
+  }
+
+  function row(e) {
+    const tr = document.createElement("tr");
+    tr.dataset.seq = e.seq;
+    tr.className = "kind-" + e.kind + " new";
+    tr.appendChild(cell(String(e.seq), "num"));
+    const when = document.createElement("td");
+    const time = document.createElement("time");
+    time.dateTime = e.utc;
+    time.title = e.utc;
+    time.textContent = AB.clock(e);
+    when.appendChild(time);
+    tr.appendChild(when);
+    tr.appendChild(cell(e.kind));
+    tr.appendChild(cell(e.channel || "—"));
+    const state = document.createElement("td");
+    const strong = document.createElement("strong");
+    strong.textContent = e.state;
+    state.appendChild(strong);
+    tr.appendChild(state);
+    tr.appendChild(cell(e.cause + (e.source ? ": " + e.source : "")));
+    tr.appendChild(cell(e.dvr_channel || ""));
+    return tr;
+  }
+
+  function matches(table, e) {
+    const channel = table.dataset.channel;
+    const kinds = table.dataset.kinds ? table.dataset.kinds.split(",") : [];
+    return (!channel || e.channel === channel) && (kinds.length === 0 || kinds.includes(e.kind));
+  }
+
+  document.addEventListener("ab:event", function (ev) {
+    const e = ev.detail;
+    document.querySelectorAll('table[data-live-events="on"]').forEach(function (table) {
+      const body = table.tBodies[0];
+      if (!matches(table, e) || body.querySelector('[data-seq="' + e.seq + '"]')) return;
+      body.insertBefore(row(e), body.firstChild);
+      const max = Number(table.dataset.maxRows || 0);
+      while (max > 0 && body.rows.length > max) body.deleteRow(-1);
+      const empty = table.closest("section, main").querySelector("[data-empty]");
+      if (empty) empty.hidden = true;
+    });
+  });
+})();

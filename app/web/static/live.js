@@ -1,0 +1,106 @@
+// The live connection: one server-sent-event stream per page, reconnecting by
+// itself. Other scripts listen on document for "ab:event", "ab:status" and
+// "ab:io-down", and call AB.api() for JSON requests.
+"use strict";
+(function () {
+  const AB = (window.AB = window.AB || {});
+  const indicator = document.getElementById("live");
+  const banner = document.getElementById("io-banner");
+  const body = document.body;
+  let lastSeq = body.dataset.lastSeq ? Number(body.dataset.lastSeq) : null;
+  let retryMs = 1000;
+  let source = null;
+
+  function setLive(state, text) {
+    if (indicator) {
+      indicator.dataset.state = state;
+      indicator.textContent = text;
+    }
+  }
+
+  function dispatch(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+
+  AB.api = async function (method, path, payload) {
+    const options = { method, headers: { Accept: "application/json" } };
+    if (payload !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(payload);
+    }
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (err) {
+      const error = new Error("the appliance cannot be reached (" + err.message + ")");
+      error.problems = [];
+      throw error;
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = new Error((data && data.error) || "the request failed (HTTP " + response.status + ")");
+      error.status = response.status;
+      error.problems = (data && data.problems) || [];
+      throw error;
+    }
+    return data;
+  };
+
+  AB.clock = function (event) {
+    return event.local.slice(0, 19).replace("T", " ");
+  };
+
+  function showDown(message) {
+    if (!banner) return;
+    const text = banner.querySelector("[data-io-error]");
+    if (text) text.textContent = message || "";
+    banner.hidden = false;
+    setLive("bad", "io process down");
+  }
+
+  function connect() {
+    const url = "/api/v1/events/stream" + (lastSeq !== null ? "?after=" + lastSeq : "");
+    source = new EventSource(url);
+    source.addEventListener("open", function () {
+      retryMs = 1000;
+      setLive("on", "live");
+    });
+    source.addEventListener("event", function (message) {
+      const event = JSON.parse(message.data);
+      lastSeq = event.seq;
+      dispatch("ab:event", event);
+    });
+    source.addEventListener("status", function (message) {
+      if (banner) banner.hidden = true;
+      setLive("on", "live");
+      const status = JSON.parse(message.data);
+      document.querySelectorAll("[data-sim-only]").forEach((n) => (n.hidden = !status.simulated));
+      dispatch("ab:status", status);
+    });
+    source.addEventListener("io-down", function (message) {
+      const detail = JSON.parse(message.data);
+      showDown(detail.error);
+      dispatch("ab:io-down", detail);
+    });
+    source.addEventListener("error", function () {
+      setLive("off", "reconnecting…");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gives up on an HTTP error; we do not.
+        source.close();
+        window.setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 15000);
+      }
+    });
+  }
+
+  AB.disconnect = function () {
+    if (source) source.close();
+  };
+
+  connect();
+})();
