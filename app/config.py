@@ -101,7 +101,10 @@ class Config(_Model):
                         f"input {i} ({inp.name}) links output {o}, which does not exist"
                     )
                 elif o == self.healthy_output:
-                    problems.append(f"input {i} links output {o}, the healthy relay")
+                    problems.append(
+                        f"input {i} ({inp.name}) links output {o}, which is the healthy relay: "
+                        "unlink it first"
+                    )
         for o in self.button.outputs or []:
             if not 1 <= o <= n_out:
                 problems.append(f"the button uses output {o}, which does not exist")

@@ -2,7 +2,8 @@
 
 On the Pi, systemd supervises the two processes; on a laptop this module does: it
 starts the children in order (io first, so the web process has something to talk
-to), restarts any child that exits, and stops them all on Ctrl-C or SIGTERM.
+to; it does not wait for one to be ready before starting the next), restarts any
+child that exits, and stops them all on Ctrl-C or SIGTERM.
 
 Decisions, and why:
 
@@ -17,9 +18,8 @@ Decisions, and why:
 * **Ordered shutdown**: SIGTERM to the children in reverse order (web first, then
   io, which owns the relays and so stops last), waiting up to ``stop_timeout_s``
   for each before SIGKILL. A second stop request (a second Ctrl-C) SIGKILLs
-  whatever is left at once. Signals go to the child's process group, as the
-  terminal's would have, so helpers a child started (uvicorn's reloader worker)
-  go with it.
+  whatever is left at once. Signals go to the child's whole process group, as a
+  terminal's do, so helpers a child started (uvicorn's reloader worker) go with it.
 * **Backoff**: a child that exits is restarted after a delay that starts at
   ``min_backoff_s`` and doubles per quick exit up to ``max_backoff_s``; it goes
   back to ``min_backoff_s`` once the child had stayed up ``stable_after_s``. A

@@ -44,6 +44,7 @@ class InputChannel:
 
     def reconfigure(self, cfg: InputConfig) -> None:
         self.cfg = cfg
+        self.name = cfg.name  # a rename shows in the next event
         self._recent = deque(self._recent, maxlen=cfg.chatter_changes)
 
     def edge(self, closed: bool, t: int) -> bool:

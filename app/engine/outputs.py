@@ -53,6 +53,7 @@ class OutputChannel:
 
     def reconfigure(self, cfg: OutputConfig) -> None:
         self.cfg = cfg
+        self.name = cfg.name  # a rename shows in the next event
 
     def _mark(self, cause: Cause, source: str | None) -> None:
         if not self.active:

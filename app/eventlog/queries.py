@@ -184,7 +184,7 @@ def counts_per_bucket(
     Returns ``{bucket index: {channel: count}}``; bucket ``i`` starts at
     ``since_us + i * bucket_us``. Served by the ``(utc_us, seq)`` index.
     """
-    bucket = ((events.c.utc_us - since_us) / bucket_us).label("bucket")
+    bucket = ((events.c.utc_us - since_us) // bucket_us).label("bucket")
     query = (
         select(bucket, events.c.channel, func.count())
         .where(events.c.utc_us >= since_us, events.c.utc_us < until_us)

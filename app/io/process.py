@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -223,6 +222,7 @@ class IoProcess:
         old = self.engine.config
         save_config(self.db, new, self.clock.utc_us())
         self.runner.call(lambda: self.engine.apply_config(new))
+        self._persist_latches(_user(args))  # latches are stored by output name
         self.writer.submit(
             self.stamper.make(
                 Kind.CONFIG,
@@ -256,18 +256,18 @@ def _user(args: dict[str, Any]) -> str:
 
 def run_forever(process: IoProcess) -> None:
     """Start ``process``, wait for SIGTERM or SIGINT, stop it cleanly."""
-    stop = threading.Event()
     reason: list[str] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Only a list append: taking a lock here (Event.set) can deadlock with
+        # the main thread that the handler interrupted inside Event.wait.
         reason.append(signal.Signals(signum).name)
-        stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         process.start()
-        while not stop.wait(1.0):
-            pass
+        while not reason:
+            time.sleep(0.1)
     finally:
         if hasattr(process, "runner"):
             process.stop(reason[0] if reason else "stopped")

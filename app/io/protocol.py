@@ -37,7 +37,7 @@ class Client:
     >>> Client(Path("/nonexistent/io.sock")).request("status")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    app.io.protocol.ControlError: the io process is not running (no socket at ...
+    app.io.protocol.IoUnavailableError: the io process is not running (no socket at ...
     """
 
     def __init__(self, path: Path, timeout: float = 10.0) -> None:
@@ -62,10 +62,17 @@ class Client:
 
     def request(self, cmd: str, **args: Any) -> Any:
         """Send one command and return its result (raise :class:`ControlError`)."""
-        with self._connect() as sock, sock.makefile("rwb") as stream:
-            stream.write(encode({"cmd": cmd, **args}))
-            stream.flush()
-            return _reply(stream.readline(MAX_LINE))
+        with self._connect() as sock:
+            stream = sock.makefile("rwb")
+            try:
+                stream.write(encode({"cmd": cmd, **args}))
+                stream.flush()
+                return _reply(stream.readline(MAX_LINE))
+            except OSError as exc:  # it stopped or restarted under us
+                raise IoUnavailableError(f"the io process went away: {exc}") from exc
+            finally:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
     def subscribe(self) -> Iterator[dict[str, Any]]:
         """Yield every accepted event as it is committed, until the server goes away."""
@@ -85,6 +92,9 @@ class Subscription:
             self._stream.write(encode({"cmd": "subscribe"}))
             self._stream.flush()
             _reply(self._stream.readline(MAX_LINE))
+        except OSError as exc:
+            self.__exit__()
+            raise IoUnavailableError(f"the io process went away while subscribing: {exc}") from exc
         except BaseException:
             self.__exit__()
             raise
@@ -109,8 +119,11 @@ class Subscription:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-        self._stream.close()
-        self._sock.close()
+        try:
+            with contextlib.suppress(OSError):  # flushing to a peer that has gone
+                self._stream.close()
+        finally:
+            self._sock.close()
 
 
 def _reply(line: bytes) -> Any:
