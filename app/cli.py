@@ -34,23 +34,37 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(_settings(args).socket_path)
 
 
-def cmd_io(args: argparse.Namespace, *, show_events: bool = False) -> int:
+def cmd_io(args: argparse.Namespace) -> int:
     from app.io.process import IoProcess, run_forever
 
     settings = _settings(args)
-    process = IoProcess(settings, on_event=_print_event if show_events else None)
-    if show_events:
-        print(
-            f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
-            f"data in {settings.data_dir}/"
-        )
-        print(
-            "Try it from another terminal:  .venv/bin/alarmbridge sim close 1   "
-            "(then 'sim open 1', 'sim press', 'status', 'events')"
-        )
-        print("Stop with Ctrl-C. Live events:")
-    run_forever(process)
+    run_forever(IoProcess(settings, on_event=_print_event if args.print_events else None))
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Both processes under a small supervisor: what `make run` starts."""
+    from app.supervisor import Child, Supervisor
+
+    settings = _settings(args)
+    cli = [sys.executable, "-m", "app.cli"]
+    where = ["--data-dir", str(settings.data_dir)]
+    hardware = ["--pins", settings.pins, "--board", settings.board]
+    if settings.board_file is not None:
+        hardware += ["--board-file", str(settings.board_file)]
+    network = ["--host", settings.host, "--port", str(settings.port)]
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
+        f"data in {settings.data_dir}/\n"
+        f"Open http://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
+        flush=True,
+    )
+    children = [
+        Child("io", [*cli, "io", *where, *hardware, "--print-events"]),
+        Child("web", [*cli, "web", *where, *network]),
+    ]
+    return Supervisor(children).run()
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -257,14 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alarmbridge", description="Alarm-to-CCTV bridge.")
     parser.add_argument("--version", action="version", version=f"alarmbridge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("io", parents=[common, hw], help="run the io process").set_defaults(func=cmd_io)
-    run = sub.add_parser("run", parents=[common, hw], help="run the appliance and show live events")
-    run.set_defaults(func=lambda a: cmd_io(a, show_events=True))
+    io = sub.add_parser("io", parents=[common, hw], help="run the io process")
+    io.add_argument("--print-events", action="store_true", help="print each event as it is logged")
+    io.set_defaults(func=cmd_io)
     net = argparse.ArgumentParser(add_help=False)
     net.add_argument("--host", help="web UI address (default 127.0.0.1; 0.0.0.0 for the LAN)")
     net.add_argument("--port", type=int, help="web UI port (default 8080)")
     web = sub.add_parser("web", parents=[common, net], help="run the web process (UI and API)")
     web.set_defaults(func=cmd_web)
+    run = sub.add_parser(
+        "run", parents=[common, hw, net], help="run the io and web processes together"
+    )
+    run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", parents=[common], help="drive simulated pins")
     sim.add_argument("action", choices=["close", "open", "press", "release"])
     sim.add_argument("n", nargs="?", type=int, help="input number (1-based)")

@@ -19,10 +19,18 @@ Fixtures:
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import (
@@ -202,7 +210,77 @@ def phone_page(
 
 # ======================================================================================
 # Appliance fixtures (start the io + web processes for the browser tests).
-# Reserved for the web-UI work: to be written here, below this line.
-# Note: while Playwright runs (all of tests/browser), asyncio.run() fails in this thread,
-# so start the appliance as subprocesses (or in a thread), not on an in-process loop.
+# While Playwright runs (all of tests/browser), asyncio.run() fails in this thread, so
+# the appliance runs as real subprocesses, exactly as `make run` starts it.
 # ======================================================================================
+
+
+class Appliance:
+    """``alarmbridge run`` (supervisor, io and web processes) on simulated pins, in a
+    temporary data directory, on a free port: the same command ``make run`` starts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / "appliance.log"
+        self._log = self.log_path.open("w")
+        env = {**os.environ, "ALARMBRIDGE_TIMEZONE": "Europe/Brussels"}
+        command = [sys.executable, "-m", "app.cli", "run", "--pins", "mock"]
+        self.proc = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir), "--port", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the appliance did not start:\n{self.log()}")
+            time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/api/v1/status", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def pid(self, child: str) -> int:
+        """The newest pid the supervisor reported for ``child`` (io or web)."""
+        found = re.findall(rf"started {child} \(pid (\d+)\)", self.log())
+        return int(found[-1])
+
+    def api(self, method: str, path: str, body: object = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def appliance(tmp_path: Path) -> Iterator[Appliance]:
+    running = Appliance(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -164,9 +164,14 @@ def test_configuration_export_and_import(client: TestClient) -> None:
 
 def _make_events(client: TestClient, n: int) -> None:
     for k in range(n):
-        sim(client, 2, k % 2 == 0)
-        wait_for(lambda k=k: status(client)["inputs"][1]["contact"] == ("closed", "open")[k % 2])
-        wait_for(lambda k=k: status(client)["inputs"][1]["alarm"] == (k % 2 == 0))
+        closed = k % 2 == 0
+        sim(client, 2, closed)
+
+        def settled(closed: bool = closed) -> bool:
+            in2 = status(client)["inputs"][1]
+            return bool(in2["alarm"] == closed and in2["contact"] == ("open", "closed")[closed])
+
+        wait_for(settled)
 
 
 def test_events_filter_and_page_by_cursor(client: TestClient) -> None:

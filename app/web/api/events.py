@@ -18,7 +18,7 @@ from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State
 from app.web.live import LiveItem
-from app.web.models import EventOut, EventPage, Histogram, HistogramBucket
+from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, status_from_io
 
 router = APIRouter(tags=["events"])
 
@@ -149,6 +149,8 @@ async def histogram(
 def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
     if item.kind == "event":
         return ServerSentEvent(event="event", id=str(item.data["seq"]), data=present(item.data, tz))
+    if item.kind == "status":  # the same document as GET /api/v1/status
+        return ServerSentEvent(event="status", data=status_from_io(item.data).model_dump())
     return ServerSentEvent(event=item.kind, data=item.data)
 
 

@@ -53,6 +53,7 @@
       setText(field(card, "time_left"), "until stopped");
     } else if (o.time_left_ms !== null) {
       deadlines.set(o.number, performance.now() + o.time_left_ms);
+      tick();
     } else {
       deadlines.delete(o.number);
       setText(field(card, "time_left"), "—");
@@ -99,7 +100,7 @@
 
   async function act(button) {
     const action = button.dataset.action;
-    const n = button.dataset.output;
+    const n = button.dataset.n;
     button.disabled = true;
     try {
       let status;
