@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest browser clean
+.PHONY: run test lint typecheck pytest browser screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AlarmBridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -35,6 +35,14 @@ pytest: $(STAMP) browser
 # Installs it with apt-get when root (CI); otherwise says how, and those tests are skipped.
 browser:
 	@bash tests/browser/install-chromium.sh
+
+UI_SHOTS := dashboard dashboard-phone inputs outputs events system simulation
+
+## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/
+screenshots: $(STAMP) browser
+	$(BIN)/pytest tests/browser -q
+	mkdir -p docs/img/ui
+	for name in $(UI_SHOTS); do cp test-artifacts/screenshots/$$name.png docs/img/ui/; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,12 +6,16 @@ only a label, since a Pi has no battery clock and may boot with the wrong time.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import threading
 import time
 from pathlib import Path
 from typing import Protocol
 
 _TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+_TIME_ERROR = 5  # adjtimex: the clock is not synchronised
 
 
 class Clock(Protocol):
@@ -22,8 +26,28 @@ class Clock(Protocol):
     def synced(self) -> bool: ...
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return None
+
+
+def _kernel_synced() -> bool:
+    """The kernel's own view (``adjtimex``, read only): True unless it reports
+    TIME_ERROR, i.e. no NTP client (chrony, ntpd, timesyncd) has synchronised it."""
+    libc = _libc()
+    try:
+        state = libc.adjtimex(ctypes.create_string_buffer(512))  # type: ignore[union-attr]
+    except AttributeError:  # no libc, or no adjtimex (not Linux)
+        return False
+    return bool(0 <= state < _TIME_ERROR)
+
+
 class SystemClock:
-    """The real clocks. ``synced`` is True once systemd-timesyncd has synchronised."""
+    """The real clocks. ``synced`` is True once systemd-timesyncd (or any NTP client
+    the kernel knows of) has synchronised the wall clock."""
 
     def monotonic_ns(self) -> int:
         return time.monotonic_ns()
@@ -32,7 +56,7 @@ class SystemClock:
         return time.time_ns() // 1000
 
     def synced(self) -> bool:
-        return _TIMESYNC_FLAG.exists()
+        return _TIMESYNC_FLAG.exists() or _kernel_synced()
 
 
 class ManualClock:

@@ -182,6 +182,7 @@ def test_dashboard_fits_a_phone(appliance: Appliance, phone_page: Page) -> None:
     assert overflow <= 0
     phone_page.locator('[data-input="2"]').get_by_role("switch").tap()
     expect(phone_page.locator('[data-output="2"]')).to_have_attribute("data-state", "active")
+    shot(phone_page, "dashboard-phone")
 
 
 @pytest.mark.allow_page_errors  # the browser logs the refused connections while it is down

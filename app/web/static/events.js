@@ -22,6 +22,14 @@
     time.title = e.utc;
     time.textContent = AB.clock(e);
     when.appendChild(time);
+    if (!e.clock_synced) {
+      const flag = document.createElement("span");
+      flag.className = "flag";
+      flag.title = "The clock was not yet synchronised when this happened";
+      flag.textContent = "unsynced";
+      when.appendChild(document.createTextNode(" "));
+      when.appendChild(flag);
+    }
     tr.appendChild(when);
     tr.appendChild(cell(e.kind));
     tr.appendChild(cell(e.channel || "—"));
