@@ -18,6 +18,7 @@ from app.eventlog.database import EventLogError
 from app.exports import csv_header, csv_line
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
+from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
 
 
@@ -161,17 +162,8 @@ def _print_event(event: dict[str, Any]) -> None:
 
 
 def _parse_time(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"cannot read the time {text!r}: use ISO 8601, e.g. 2026-11-21T08:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1e6)
+    """UTC microseconds; the CLI reads a time without an offset as UTC."""
+    return None if text is None else parse_moment(text, UTC)
 
 
 def cmd_events(args: argparse.Namespace) -> int:

@@ -85,34 +85,28 @@ async def dashboard(request: Request, state: State) -> HTMLResponse:
     )
 
 
-@router.get("/inputs", response_class=HTMLResponse)
-async def inputs_page(request: Request, state: State) -> HTMLResponse:
+async def _settings_page(request: Request, state: WebState, page: str) -> HTMLResponse:
     status, error = await attempt(state.status())
     config, _ = await attempt(state.io("config-get"))
     return render(
         state,
         request,
-        "inputs.html",
-        page="inputs",
+        f"{page}.html",
+        page=page,
         status=status,
         io_error=error,
         config=None if config is None else Config.model_validate(config),
     )
+
+
+@router.get("/inputs", response_class=HTMLResponse)
+async def inputs_page(request: Request, state: State) -> HTMLResponse:
+    return await _settings_page(request, state, "inputs")
 
 
 @router.get("/outputs", response_class=HTMLResponse)
 async def outputs_page(request: Request, state: State) -> HTMLResponse:
-    status, error = await attempt(state.status())
-    config, _ = await attempt(state.io("config-get"))
-    return render(
-        state,
-        request,
-        "outputs.html",
-        page="outputs",
-        status=status,
-        io_error=error,
-        config=None if config is None else Config.model_validate(config),
-    )
+    return await _settings_page(request, state, "outputs")
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
 from app.io.protocol import ControlError, IoUnavailableError
@@ -79,6 +79,20 @@ async def import_config(state: State, body: Config) -> Config:
     return await change(state, replace)
 
 
+async def _read(state: State, section: str, n: int) -> Any:
+    config = await current(state)
+    _item(config.model_dump(), section, n)
+    return getattr(config, section)[n - 1]
+
+
+async def _write(state: State, section: str, n: int, body: BaseModel) -> Any:
+    def edit(doc: Doc) -> None:
+        _item(doc, section, n)
+        doc[section][n - 1] = body.model_dump(mode="json")
+
+    return getattr(await change(state, edit), section)[n - 1]
+
+
 @router.get("/inputs")
 async def list_inputs(state: State) -> list[InputConfig]:
     return (await current(state)).inputs
@@ -86,20 +100,15 @@ async def list_inputs(state: State) -> list[InputConfig]:
 
 @router.get("/inputs/{n}")
 async def get_input(state: State, n: Number) -> InputConfig:
-    config = await current(state)
-    _item(config.model_dump(), "inputs", n)
-    return config.inputs[n - 1]
+    item: InputConfig = await _read(state, "inputs", n)
+    return item
 
 
 @router.put("/inputs/{n}")
 async def put_input(state: State, n: Number, body: InputConfig) -> InputConfig:
     """Change every setting of input ``n``; applied at once, without a restart."""
-
-    def edit(doc: Doc) -> None:
-        _item(doc, "inputs", n)
-        doc["inputs"][n - 1] = body.model_dump(mode="json")
-
-    return (await change(state, edit)).inputs[n - 1]
+    item: InputConfig = await _write(state, "inputs", n, body)
+    return item
 
 
 @router.get("/outputs")
@@ -109,20 +118,15 @@ async def list_outputs(state: State) -> list[OutputConfig]:
 
 @router.get("/outputs/{n}")
 async def get_output(state: State, n: Number) -> OutputConfig:
-    config = await current(state)
-    _item(config.model_dump(), "outputs", n)
-    return config.outputs[n - 1]
+    item: OutputConfig = await _read(state, "outputs", n)
+    return item
 
 
 @router.put("/outputs/{n}")
 async def put_output(state: State, n: Number, body: OutputConfig) -> OutputConfig:
     """Change every setting of output ``n``; applied at once, without a restart."""
-
-    def edit(doc: Doc) -> None:
-        _item(doc, "outputs", n)
-        doc["outputs"][n - 1] = body.model_dump(mode="json")
-
-    return (await change(state, edit)).outputs[n - 1]
+    item: OutputConfig = await _write(state, "outputs", n, body)
+    return item
 
 
 @router.get("/button")
