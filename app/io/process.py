@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -263,13 +264,20 @@ def run_forever(process: IoProcess) -> None:
         # the main thread that the handler interrupted inside Event.wait.
         reason.append(signal.Signals(signum).name)
 
+    # Each signal writes a byte to wake_w, which ends the recv below: no polling.
+    wake_r, wake_w = socket.socketpair()
+    wake_w.setblocking(False)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
     try:
         process.start()
         while not reason:
-            time.sleep(0.1)
+            wake_r.recv(64)
     finally:
         if hasattr(process, "runner"):
             process.stop(reason[0] if reason else "stopped")
+        signal.set_wakeup_fd(previous_fd)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        wake_r.close()
+        wake_w.close()

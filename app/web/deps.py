@@ -54,18 +54,7 @@ def get_state(request: Request) -> WebState:
 State = Annotated[WebState, Depends(get_state)]
 
 
-def output_index(status: Status, n: int) -> int:
-    """The 0-based index of output ``n`` (1-based), or a 404 that says what exists."""
-    if not 1 <= n <= len(status.outputs):
-        raise NotFoundError(
-            f"output {n} does not exist: this board has outputs 1-{len(status.outputs)}"
-        )
-    return n - 1
-
-
-def input_index(status: Status, n: int) -> int:
-    if not 1 <= n <= len(status.inputs):
-        raise NotFoundError(
-            f"input {n} does not exist: this board has inputs 1-{len(status.inputs)}"
-        )
-    return n - 1
+def check_number(noun: str, n: int, count: int) -> None:
+    """A 404 that says what exists, unless 1 <= ``n`` <= ``count``."""
+    if not 1 <= n <= count:
+        raise NotFoundError(f"{noun} {n} does not exist: this board has {noun}s 1-{count}")

@@ -22,11 +22,11 @@ from app.events import Cause, Kind
 from app.io.protocol import ControlError
 from app.settings import Settings
 from app.timefmt import local_text, parse_moment, utc_iso
-from app.web.api.events import histogram, present
+from app.web.api.events import event_out, histogram
 from app.web.api.status import get_system
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
-from app.web.models import EventOut, Histogram, Status
+from app.web.models import EventOut, Histogram
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
@@ -65,29 +65,21 @@ def render(state: WebState, request: Request, name: str, **context: Any) -> HTML
 async def _recent(state: WebState, limit: int, **filters: Any) -> list[EventOut]:
     page = await asyncio.to_thread(newest, state.read_db(), limit=limit, **filters)
     tz = state.settings.tz
-    return [EventOut.model_validate(present(e.to_json(), tz)) for e in page.events]
+    return [event_out(e, tz) for e in page.events]
 
 
-@router.get("/", response_class=HTMLResponse)
-async def dashboard(request: Request, state: State) -> HTMLResponse:
+async def _live_page(
+    request: Request, state: WebState, page: str, *, config: bool = False, events: int = 0
+) -> HTMLResponse:
+    """A page built on the live status, and optionally the configuration and the
+    newest events; whatever cannot be had is shown as missing, never an error."""
     status, error = await attempt(state.status())
-    config, _ = await attempt(state.io("config-get"))
-    events, _ = await attempt(_recent(state, 12))
-    return render(
-        state,
-        request,
-        "dashboard.html",
-        page="dashboard",
-        status=status,
-        io_error=error,
-        config=None if config is None else Config.model_validate(config),
-        events=events or [],
-    )
-
-
-async def _settings_page(request: Request, state: WebState, page: str) -> HTMLResponse:
-    status, error = await attempt(state.status())
-    config, _ = await attempt(state.io("config-get"))
+    if page == "simulation" and status is not None and not status.simulated:
+        raise NotFoundError(
+            "the simulation panel is only there when the appliance runs on simulated pins"
+        )
+    doc = (await attempt(state.io("config-get")))[0] if config else None
+    recent = (await attempt(_recent(state, events)))[0] if events else None
     return render(
         state,
         request,
@@ -95,18 +87,24 @@ async def _settings_page(request: Request, state: WebState, page: str) -> HTMLRe
         page=page,
         status=status,
         io_error=error,
-        config=None if config is None else Config.model_validate(config),
+        config=None if doc is None else Config.model_validate(doc),
+        events=recent or [],
     )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(request: Request, state: State) -> HTMLResponse:
+    return await _live_page(request, state, "dashboard", config=True, events=12)
 
 
 @router.get("/inputs", response_class=HTMLResponse)
 async def inputs_page(request: Request, state: State) -> HTMLResponse:
-    return await _settings_page(request, state, "inputs")
+    return await _live_page(request, state, "inputs", config=True)
 
 
 @router.get("/outputs", response_class=HTMLResponse)
 async def outputs_page(request: Request, state: State) -> HTMLResponse:
-    return await _settings_page(request, state, "outputs")
+    return await _live_page(request, state, "outputs", config=True)
 
 
 @dataclass
@@ -202,7 +200,7 @@ async def events_page(
             cursor=cursor or None,
             **window,
         )
-        page = [EventOut.model_validate(present(e.to_json(), tz)) for e in result.events]
+        page = [event_out(e, tz) for e in result.events]
         next_cursor = result.next_cursor
     except (ApiError, ValueError) as exc:
         error = getattr(exc, "message", str(exc))
@@ -247,22 +245,7 @@ async def system_page(request: Request, state: State) -> HTMLResponse:
 
 @router.get("/simulation", response_class=HTMLResponse)
 async def simulation_page(request: Request, state: State) -> HTMLResponse:
-    status: Status | None
-    status, error = await attempt(state.status())
-    if status is not None and not status.simulated:
-        raise NotFoundError(
-            "the simulation panel is only there when the appliance runs on simulated pins"
-        )
-    events, _ = await attempt(_recent(state, 12))
-    return render(
-        state,
-        request,
-        "simulation.html",
-        page="simulation",
-        status=status,
-        io_error=error,
-        events=events or [],
-    )
+    return await _live_page(request, state, "simulation", events=12)
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.web.deps import WEB_USER, State, input_index, output_index
+from app.web.deps import WEB_USER, State, check_number
 from app.web.errors import NotFoundError
 from app.web.models import SimButton, SimContact, StartRequest, Status
 
@@ -21,7 +21,7 @@ InputNumber = Annotated[int, Path(description="1-based input number")]
 async def start_output(state: State, n: OutputNumber, body: StartRequest | None = None) -> Status:
     """Start output ``n`` by hand, for ``duration_s`` or until stopped (a latch that
     survives a restart). Returns the new status."""
-    output_index(await state.status(), n)
+    check_number("output", n, len((await state.status()).outputs))
     seconds = None if body is None else body.duration_s
     duration_ms = None if seconds is None else round(seconds * 1000)
     await state.io("start", output=n, duration_ms=duration_ms, user=WEB_USER)
@@ -31,7 +31,7 @@ async def start_output(state: State, n: OutputNumber, body: StartRequest | None 
 @router.post("/outputs/{n}/stop")
 async def stop_output(state: State, n: OutputNumber) -> Status:
     """Stop output ``n``: manual and automatic activations both end."""
-    output_index(await state.status(), n)
+    check_number("output", n, len((await state.status()).outputs))
     await state.io("stop", output=n, user=WEB_USER)
     return await state.status()
 
@@ -53,7 +53,7 @@ async def _simulated(state: State) -> Status:
 @router.post("/simulation/inputs/{n}")
 async def simulate_input(state: State, n: InputNumber, body: SimContact) -> Status:
     """Simulated pins only (404 otherwise): close or open input ``n``'s contact."""
-    input_index(await _simulated(state), n)
+    check_number("input", n, len((await _simulated(state)).inputs))
     await state.io("sim", action="close" if body.closed else "open", input=n)
     return await state.status()
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
 from app.io.protocol import ControlError, IoUnavailableError
-from app.web.deps import WEB_USER, State
-from app.web.errors import ApiError, NotFoundError, invalid
+from app.web.deps import WEB_USER, State, check_number
+from app.web.errors import ApiError, invalid
 from app.web.models import HealthyRelay
 
 router = APIRouter(tags=["configuration"])
@@ -48,9 +48,7 @@ async def change(state: State, edit: Callable[[Doc], None]) -> Config:
 
 
 def _item(doc: Doc, section: str, n: int) -> None:
-    if not 1 <= n <= len(doc[section]):
-        noun = section.rstrip("s")
-        raise NotFoundError(f"{noun} {n} does not exist: there are {len(doc[section])} {section}")
+    check_number(section.rstrip("s"), n, len(doc[section]))
 
 
 @router.get("/config")

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.eventlog.queries import MAX_LIMIT, counts_per_bucket, events_after, iter_events, newest
-from app.events import Kind
+from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State
@@ -37,6 +37,11 @@ Until = Annotated[str | None, Query(description="ISO 8601, exclusive")]
 def present(event: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     """An event as the API shows it: with its UTC and local times spelled out."""
     return {**event, "utc": utc_iso(event["utc_us"]), "local": local_iso(event["utc_us"], tz)}
+
+
+def event_out(event: Event, tz: tzinfo) -> EventOut:
+    """A committed event as the API and the pages show it."""
+    return EventOut.model_validate(present(event.to_json(), tz))
 
 
 def _window(state: State, since: str | None, until: str | None) -> tuple[int | None, int | None]:
@@ -71,7 +76,7 @@ async def list_events(
     )
     tz = state.settings.tz
     return EventPage(
-        events=[EventOut.model_validate(present(e.to_json(), tz)) for e in page.events],
+        events=[event_out(e, tz) for e in page.events],
         next_cursor=page.next_cursor,
     )
 
