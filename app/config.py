@@ -11,9 +11,11 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.schedules import ALWAYS, Schedule
 from hardware.boards import BoardSpec
 
 SCHEMA_VERSION = 1
+MAX_SCHEDULES = 32
 MIN_MS = 25
 MAX_MS = 24 * 3600 * 1000
 
@@ -47,7 +49,7 @@ class InputConfig(_Model):
     response_ms: int = Field(default=50, ge=0, le=10_000)
     kind: InputKind = InputKind.ALARM
     outputs: list[int] = Field(default_factory=list, description="linked outputs, 1-based")
-    schedule: str = "always"
+    schedule: str = Field(default=ALWAYS, description="'always' or a schedule's name")
     armed_by: ArmedBy = ArmedBy.SCHEDULE
     stuck_after_s: int = Field(default=3600, ge=0, le=7 * 24 * 3600, description="0 = never")
     chatter_changes: int = Field(default=20, ge=2, le=10_000)
@@ -66,7 +68,9 @@ class OutputConfig(_Model):
     hold_ms: int = Field(default=0, ge=0, le=MAX_MS, description="fixed hold; 0 = until stopped")
     retrigger: Literal["extend", "restart", "ignore"] = "extend"
     min_off_ms: int = Field(default=0, ge=0, le=MAX_MS)
-    schedule: str | None = Field(default=None, description="timed output: active in windows")
+    schedule: str | None = Field(
+        default=None, description="timed output: active in this schedule's windows"
+    )
 
     @model_validator(mode="after")
     def _hold_range(self) -> Self:
@@ -86,6 +90,7 @@ class Config(_Model):
     inputs: list[InputConfig]
     outputs: list[OutputConfig]
     button: ButtonConfig = Field(default_factory=ButtonConfig)
+    schedules: list[Schedule] = Field(default_factory=list, max_length=MAX_SCHEDULES)
     healthy_output: int | None = Field(
         default=None, description="1-based output energised only while the engine is alive"
     )
@@ -108,12 +113,12 @@ class Config(_Model):
         for o in self.button.outputs or []:
             if not 1 <= o <= n_out:
                 problems.append(f"the button uses output {o}, which does not exist")
+        known = {s.name for s in self.schedules}
+        if len(known) != len(self.schedules):
+            problems.append("schedule names must be unique")
         for i, inp in enumerate(self.inputs, 1):
-            if inp.schedule != "always":
-                problems.append(
-                    f"input {i} ({inp.name}): schedule {inp.schedule!r} does not exist; "
-                    "weekly schedules are not available yet, use 'always'"
-                )
+            if inp.schedule != ALWAYS and inp.schedule not in known:
+                problems.append(f"input {i} ({inp.name}): schedule {inp.schedule!r} does not exist")
             if inp.armed_by is not ArmedBy.SCHEDULE and not any(
                 x.kind is InputKind.ARMED_STATE for x in self.inputs
             ):
@@ -122,7 +127,7 @@ class Config(_Model):
                     "'armed-state'"
                 )
         for o, out in enumerate(self.outputs, 1):
-            if out.schedule not in (None, "always"):
+            if out.schedule not in (None, ALWAYS) and out.schedule not in known:
                 problems.append(
                     f"output {o} ({out.name}): schedule {out.schedule!r} does not exist"
                 )
@@ -135,6 +140,12 @@ class Config(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def schedule_users(self, name: str) -> list[str]:
+        """The inputs and outputs that use schedule ``name``."""
+        return [
+            f"input {i} ({x.name})" for i, x in enumerate(self.inputs, 1) if x.schedule == name
+        ] + [f"output {o} ({x.name})" for o, x in enumerate(self.outputs, 1) if x.schedule == name]
 
     def fits(self, spec: BoardSpec) -> list[str]:
         """Problems running this config on ``spec`` (counts must match the board)."""

@@ -1,21 +1,41 @@
-"""Named schedules that arm inputs and time outputs.
-
-Only the built-in "always" exists until weekly schedules arrive (issue 5); the
-engine already asks every question through this one object.
-"""
+"""The engine's view of the named schedules: "is NAME on at this instant?"."""
 
 from __future__ import annotations
 
-ALWAYS = "always"
+from collections.abc import Iterable, Sequence
+from datetime import UTC, tzinfo
+
+from app.schedules import ALWAYS, Evaluator, Schedule
 
 
 class ScheduleBook:
-    """Answers "is schedule NAME active at this UTC instant?"."""
+    """Every schedule of one configuration, evaluated in one time zone.
+
+    The built-in ``always`` is on at every instant; a ``None`` schedule (an
+    output that is not timed) is never on.
+    """
+
+    def __init__(self, schedules: Sequence[Schedule] = (), tz: tzinfo = UTC) -> None:
+        self.tz = tz
+        self._evaluators = {s.name: Evaluator(s.plan(), tz) for s in schedules}
 
     def names(self) -> list[str]:
-        return [ALWAYS]
+        return [ALWAYS, *self._evaluators]
 
     def is_active(self, name: str | None, utc_us: int) -> bool:
-        if name in (None, ALWAYS):
+        if name is None:
+            return False
+        if name == ALWAYS:
             return True
-        raise KeyError(f"unknown schedule {name!r}")
+        try:
+            return self._evaluators[name].active_at(utc_us)
+        except KeyError:
+            raise KeyError(f"unknown schedule {name!r}") from None
+
+    def next_change(self, names: Iterable[str | None], utc_us: int) -> int | None:
+        """The first instant after ``utc_us`` at which any of ``names`` changes."""
+        changes = [
+            self._evaluators[n].next_change(utc_us) for n in set(names) if n in self._evaluators
+        ]
+        found = [c for c in changes if c is not None]
+        return min(found) if found else None

@@ -210,3 +210,36 @@ class SystemInfo(BaseModel):
     disk: DiskInfo
     database: DatabaseInfo
     writer: WriterState
+
+
+# -- schedules ------------------------------------------------------------------
+
+
+class SegmentOut(BaseModel):
+    start: str = Field(description="ISO 8601 in the appliance's time zone")
+    end: str
+    state: str = Field(description="one of the timeline's states (see legend)")
+
+
+class TimelineRow(BaseModel):
+    section: str = Field(description="input or output")
+    number: int
+    name: str
+    schedule: str | None
+    segments: list[SegmentOut]
+
+
+class OffsetChangeOut(BaseModel):
+    at: str = Field(description="the instant, ISO 8601 in the appliance's time zone")
+    old_offset_s: int
+    new_offset_s: int
+    label: str
+
+
+class TimelineOut(BaseModel):
+    timezone: str
+    start: str
+    end: str
+    legend: dict[str, str]
+    rows: list[TimelineRow]
+    offset_changes: list[OffsetChangeOut] = Field(description="daylight-saving changes")
