@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import UTC, tzinfo
 from typing import Any
 
 from app.clock import Clock
@@ -17,11 +18,15 @@ from app.engine.inputs import InputChannel, S
 from app.engine.outputs import FOREVER, OutputChannel
 from app.engine.schedules import ScheduleBook
 from app.events import Cause, EventStamper, Kind, NewEvent
+from app.schedules.calendar import DAY_US, transitions
+from app.timefmt import utc_iso
 from hardware import Board, ContactChange
 
 log = logging.getLogger(__name__)
 
-RECONCILE_NS = 1 * S  # re-read every input this often
+RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
+CLOCK_STEP_NS = 2 * S  # a wall-clock jump larger than this, against monotonic time, is a step
+STEP_DETAIL_MAX_US = 7 * DAY_US  # longer steps do not list the schedule changes they cross
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
 
 
@@ -42,7 +47,7 @@ class Engine:
         stamper: EventStamper,
         emit: Callable[[NewEvent], None],
         clock: Clock,
-        schedules: ScheduleBook | None = None,
+        tz: tzinfo = UTC,
         on_latches: Callable[[list[str]], None] | None = None,
     ) -> None:
         _check_fits(config, board)
@@ -51,7 +56,8 @@ class Engine:
         self.stamper = stamper
         self.emit = emit
         self.clock = clock
-        self.schedules = schedules or ScheduleBook()
+        self.tz = tz
+        self.schedules = ScheduleBook(config.schedules, tz)
         self.on_latches = on_latches
         self.inputs: list[InputChannel] = []
         self.outputs = [OutputChannel(o.name, o) for o in config.outputs]
@@ -62,6 +68,9 @@ class Engine:
         self._next_reconcile = 0
         self.panel_armed = False
         self.running = False
+        self._utc = clock.utc_us()  # the wall clock as of this tick: one answer per tick
+        self._wall_offset: int | None = None  # utc - monotonic at the last tick, in ns
+        self._after_step = False
 
     # -- events ---------------------------------------------------------------
 
@@ -93,7 +102,7 @@ class Engine:
 
     def _armed(self, ch: InputChannel) -> bool:
         by = ch.cfg.armed_by
-        scheduled = self.schedules.is_active(ch.cfg.schedule, self.clock.utc_us())
+        scheduled = self.schedules.is_active(ch.cfg.schedule, self._utc)
         if by is ArmedBy.SCHEDULE:
             return scheduled
         if by is ArmedBy.PANEL:
@@ -108,6 +117,47 @@ class Engine:
 
     def _linked(self, ch: InputChannel) -> Iterable[OutputChannel]:
         return (self.outputs[n - 1] for n in ch.cfg.outputs)
+
+    def _arming_of(self, ch: InputChannel) -> bool | None:
+        """Armed now, for an enabled alarm input; None for every other input."""
+        if ch.cfg.kind is not InputKind.ALARM or not ch.cfg.enabled:
+            return None
+        return self._armed(ch)
+
+    def _rearm(self, now: int, cause: Cause, source: str | None, drive: bool = True) -> None:
+        """Log every alarm input whose arming changed; one already in alarm then
+        drives its outputs (armed) or lets them go (disarmed)."""
+        for ch in self.inputs:
+            armed = self._arming_of(ch)
+            if armed == ch.armed:
+                continue
+            was, ch.armed = ch.armed, armed
+            if armed is None or was is None:  # became or stopped being an alarm input
+                continue
+            detail: dict[str, Any] = {
+                "schedule": ch.cfg.schedule,
+                "armed_by": str(ch.cfg.armed_by),
+                "in_alarm": ch.alarm,
+            }
+            if self._after_step:
+                detail["clock_step"] = True
+            by = source
+            if by is None and ch.cfg.armed_by is not ArmedBy.PANEL:
+                by = ch.cfg.schedule
+            self._event(
+                Kind.INPUT,
+                "armed" if armed else "disarmed",
+                cause,
+                channel=ch.name,
+                source=by,
+                detail=detail,
+            )
+            if drive and ch.alarm:
+                for out in self._linked(ch):
+                    if armed:
+                        out.trigger(ch.name, cause, now)
+                    else:
+                        out.release(ch.name)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -124,7 +174,10 @@ class Engine:
         }
         if self.board.button is not None:
             self.button = InputChannel("button", BUTTON, closed=self.board.button.closed, now=now)
-        self._update_panel()
+        self._utc = self.clock.utc_us()
+        self._update_panel(now)
+        for ch in self.inputs:
+            ch.armed = self._arming_of(ch)
         for ch in self.inputs:
             if ch.alarm and self._acts(ch):
                 for out in self._linked(ch):
@@ -148,6 +201,7 @@ class Engine:
             detail={
                 "inputs": {ch.name: "alarm" if ch.alarm else "normal" for ch in self.inputs},
                 "outputs": {o.name: "active" if o.active else "idle" for o in self.outputs},
+                "armed": {ch.name: ch.armed for ch in self.inputs if ch.armed is not None},
                 "latched": sorted(names),
             },
         )
@@ -231,7 +285,7 @@ class Engine:
                 },
             )
         if kind is InputKind.ARMED_STATE:
-            self._update_panel()
+            self._update_panel(now, ch.name)
             return
         for out in self._linked(ch):
             if ch.alarm and acts:
@@ -239,18 +293,16 @@ class Engine:
             elif not ch.alarm:
                 out.release(ch.name)
 
-    def _update_panel(self) -> None:
-        was = self.panel_armed
+    def _update_panel(self, now: int, source: str | None = None) -> None:
+        """Follow the panel's armed-state inputs; with ``source`` (the input that
+        changed), re-arm the inputs armed by the panel."""
         self.panel_armed = any(
             ch.alarm and ch.cfg.enabled
             for ch in self.inputs
             if ch.cfg.kind is InputKind.ARMED_STATE
         )
-        if was and not self.panel_armed:  # disarming releases follow-source outputs
-            for ch in self.inputs:
-                if ch.cfg.kind is InputKind.ALARM and not self._acts(ch):
-                    for out in self._linked(ch):
-                        out.release(ch.name)
+        if source is not None:
+            self._rearm(now, Cause.INPUT, source)
 
     def _button_settled(self, ch: InputChannel, now: int) -> None:
         if not ch.stable:
@@ -297,9 +349,12 @@ class Engine:
         if not self.running:
             return None
         now = self.clock.monotonic_ns() if now is None else now
+        self._utc = self.clock.utc_us()
+        self._check_wall_clock(now)
         if now >= self._next_reconcile:
             self._reconcile(now)
             self._next_reconcile = now + RECONCILE_NS
+        self._rearm(now, Cause.SCHEDULE, None)
         for ch in self.inputs:
             if ch.settle(now):
                 self._input_settled(ch, now)
@@ -316,10 +371,12 @@ class Engine:
                 )
         if self.button is not None and self.button.settle(now):
             self._button_settled(self.button, now)
-        utc = self.clock.utc_us()
         for n, out in enumerate(self.outputs):
             schedule = out.cfg.schedule
-            out.scheduled = schedule is not None and self.schedules.is_active(schedule, utc)
+            scheduled = self.schedules.is_active(schedule, self._utc)
+            if scheduled and not out.scheduled:
+                out.mark(Cause.SCHEDULE, schedule)
+            out.scheduled = scheduled
             changed = out.update(now)
             energised = True if self._is_healthy(out) else out.energised
             if energised != self._energised[n]:
@@ -333,8 +390,10 @@ class Engine:
                     channel=out.name,
                     dvr_channel=out.cfg.dvr_channel or None,
                     source=out.source,
-                    detail={"relay": "energised" if energised else "released"},
+                    detail={"relay": "energised" if energised else "released"}
+                    | ({"clock_step": True} if self._after_step else {}),
                 )
+        self._after_step = False
         return self._next_deadline(now)
 
     def _next_deadline(self, now: int) -> int:
@@ -342,7 +401,52 @@ class Engine:
         for ch in [*self.inputs, *([self.button] if self.button else [])]:
             times += [t for t in (ch.deadline(), ch.chatter_deadline(), ch.stuck_deadline()) if t]
         times += [t for t in (o.deadline(now) for o in self.outputs) if t]
+        change = self.schedules.next_change(self._schedules_in_use(), self._utc)
+        if change is not None:
+            times.append(now + (change - self._utc) * 1000)
         return min(times)
+
+    def _schedules_in_use(self) -> set[str | None]:
+        used: set[str | None] = {o.cfg.schedule for o in self.outputs}
+        used.update(ch.cfg.schedule for ch in self.inputs if ch.armed is not None)
+        return used
+
+    # -- the wall clock -------------------------------------------------------
+
+    def _check_wall_clock(self, now: int) -> None:
+        """Notice a step of the wall clock (NTP sync after boot, a manual change):
+        log it with the old and new time, then let this tick re-evaluate every
+        schedule once at the new time."""
+        offset = self._utc * 1000 - now
+        last, self._wall_offset = self._wall_offset, offset
+        if last is None or abs(offset - last) <= CLOCK_STEP_NS:
+            return
+        old = (last + now) // 1000  # what the wall clock would read without the step
+        new = self._utc
+        detail: dict[str, Any] = {
+            "old": utc_iso(old),
+            "new": utc_iso(new),
+            "step_s": round((new - old) / 1e6, 3),
+        }
+        if abs(new - old) <= STEP_DETAIL_MAX_US:
+            crossed = self._crossed(min(old, new), max(old, new))
+            if crossed:
+                detail["skipped" if new > old else "replayed"] = crossed
+        self._event(Kind.SYSTEM, "clock-step", Cause.SYSTEM, detail=detail)
+        self._after_step = True
+
+    def _crossed(self, start: int, end: int) -> dict[str, list[str]]:
+        """The changes of every schedule in use between ``start`` and ``end``."""
+        crossed = {}
+        for name in sorted(n for n in self._schedules_in_use() if n is not None):
+            plan = self.schedules.plan(name)
+            if plan is not None:
+                changes = transitions(plan, self.tz, start, end)
+                if changes:
+                    crossed[name] = [
+                        f"{'on' if on else 'off'} {utc_iso(at)}" for at, on in changes[:20]
+                    ]
+        return crossed
 
     # -- operator commands ----------------------------------------------------
 
@@ -412,7 +516,10 @@ class Engine:
         for out, ocfg in zip(self.outputs, config.outputs, strict=True):
             out.reconfigure(ocfg)
             out.sources.clear()
-        self._update_panel()
+        self.schedules = ScheduleBook(config.schedules, self.tz)
+        self._utc = self.clock.utc_us()
+        self._update_panel(now)
+        self._rearm(now, Cause.USER, None, drive=False)
         for ch in self.inputs:
             if ch.alarm and self._acts(ch):
                 for out in self._linked(ch):
@@ -432,6 +539,8 @@ class Engine:
                     "enabled": ch.cfg.enabled,
                     "kind": str(ch.cfg.kind),
                     "contact_type": str(ch.cfg.contact),
+                    "schedule": ch.cfg.schedule,
+                    "armed_by": str(ch.cfg.armed_by),
                     "supervised": False,
                     "contact": "closed" if ch.raw else "open",
                     "alarm": ch.alarm,
@@ -451,6 +560,8 @@ class Engine:
                     "healthy_relay": self._is_healthy(o),
                     "mode": o.cfg.mode,
                     "hold": o.cfg.hold,
+                    "schedule": o.cfg.schedule,
+                    "scheduled": o.scheduled,
                     "latched": o.latched,
                     "time_left_ms": o.time_left_ms(now),
                     "until_stopped": o.active

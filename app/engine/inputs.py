@@ -36,6 +36,7 @@ class InputChannel:
         self.chattering = False
         self.unlogged = 0  # changes not logged while chattering
         self.stuck = False
+        self.armed: bool | None = None  # alarm inputs: armed as last logged (the engine's)
 
     @property
     def alarm(self) -> bool:

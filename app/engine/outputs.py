@@ -55,13 +55,14 @@ class OutputChannel:
         self.cfg = cfg
         self.name = cfg.name  # a rename shows in the next event
 
-    def _mark(self, cause: Cause, source: str | None) -> None:
+    def mark(self, cause: Cause, source: str | None) -> None:
+        """Record why it is active, unless it is already."""
         if not self.active:
             self.cause, self.source = cause, source
 
     def trigger(self, source: str, cause: Cause, now: int) -> None:
         """A linked input went into alarm (while it acts)."""
-        self._mark(cause, source)
+        self.mark(cause, source)
         if self.cfg.hold == "follow":
             already = bool(self.sources) and not self.suppressed
             self.sources.add(source)
@@ -87,7 +88,7 @@ class OutputChannel:
     def manual_start(
         self, duration_ms: int | None, cause: Cause, source: str | None, now: int
     ) -> None:
-        self._mark(cause, source)
+        self.mark(cause, source)
         end = FOREVER if duration_ms is None else now + duration_ms * MS
         self.manual_until = max(self.manual_until, end) if self.manual_until > now else end
         self.suppressed = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, tzinfo
 
-from app.schedules import ALWAYS, Evaluator, Schedule
+from app.schedules import ALWAYS, Evaluator, Plan, Schedule
 
 
 class ScheduleBook:
@@ -18,6 +18,10 @@ class ScheduleBook:
     def __init__(self, schedules: Sequence[Schedule] = (), tz: tzinfo = UTC) -> None:
         self.tz = tz
         self._evaluators = {s.name: Evaluator(s.plan(), tz) for s in schedules}
+
+    def plan(self, name: str) -> Plan | None:
+        evaluator = self._evaluators.get(name)
+        return None if evaluator is None else evaluator.plan
 
     def names(self) -> list[str]:
         return [ALWAYS, *self._evaluators]

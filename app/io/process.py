@@ -86,7 +86,12 @@ class IoProcess:
         )
         self.writer.start()
         self.engine = Engine(
-            self.board, config, stamper=self.stamper, emit=self.writer.submit, clock=self.clock
+            self.board,
+            config,
+            stamper=self.stamper,
+            emit=self.writer.submit,
+            clock=self.clock,
+            tz=settings.tz,
         )
         self.runner = EngineRunner(self.engine, heartbeat=self._heartbeat)
         self.runner.start(load_latches(self.db))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.clock import ManualClock
 from app.config import Config, default_config
@@ -21,12 +22,14 @@ class Rig:
         board: str = "default",
         latched: tuple[str, ...] = (),
         before_start: Callable[[SimulatedBoard], Any] | None = None,
+        tz: str = "UTC",
+        utc_us: int | None = None,
     ) -> None:
         spec = preset(board)
         self.factory = SimulatedPinFactory(boot_levels=spec.boot_levels())
         self.board = Board(spec, self.factory)
         self.sim = SimulatedBoard(self.board)
-        self.clock = ManualClock()
+        self.clock = ManualClock() if utc_us is None else ManualClock(utc_us=utc_us)
         self.config = default_config(spec)
         if edit is not None:
             edit(self.config)
@@ -38,6 +41,7 @@ class Rig:
             stamper=EventStamper("test-boot", self.clock),
             emit=self.events.append,
             clock=self.clock,
+            tz=ZoneInfo(tz),
         )
         self.board.set_input_handler(self._feed)
         if self.board.button is not None:

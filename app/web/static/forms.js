@@ -38,13 +38,24 @@
     return form.querySelector('[data-error-for="' + name + '"]');
   }
 
+  // The box for a field, or for the nearest part of its dotted path that has one
+  // ("week.mon.1.start", then "week.mon.1", "week.mon", "week"), or the form's own.
+  function nearestBox(form, name) {
+    const parts = name ? name.split(".") : [];
+    for (let n = parts.length; n > 0; n--) {
+      const box = errorBox(form, parts.slice(0, n).join("."));
+      if (box) return box;
+    }
+    return errorBox(form, "");
+  }
+
   function clearErrors(form) {
     form.querySelectorAll("[data-error-for]").forEach((n) => (n.textContent = ""));
     form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
   }
 
   function showError(form, name, message) {
-    const box = errorBox(form, name) || errorBox(form, "");
+    const box = nearestBox(form, name);
     const prefix = box && box.dataset.errorFor === "" && name ? name + ": " : "";
     if (box) box.textContent = (box.textContent ? box.textContent + " " : "") + prefix + message;
     const node = name && form.elements.namedItem(name);
@@ -97,6 +108,9 @@
       button.disabled = false;
     }
   }
+
+  // For other pages' forms (schedules.js): the same checks and error display.
+  AB.forms = { clearErrors, showError, checkField };
 
   document.querySelectorAll("form[data-config]").forEach(function (form) {
     showWhen(form);
