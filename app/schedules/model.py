@@ -75,7 +75,7 @@ class Window(_Model):
     def _length(self) -> Self:
         if self.start == "24:00":
             raise ValueError("a window cannot start at 24:00: use 00:00 of the next day")
-        if minutes(self.start) == minutes(self.end) % DAY_MIN:
+        if minutes(self.start) == minutes(self.end):
             raise ValueError(
                 f"the window {self.start}-{self.end} has no length: for all day use 00:00-24:00"
             )
