@@ -39,6 +39,8 @@ class InputState(_Out):
     enabled: bool
     kind: str
     contact_type: str = Field(description="NO or NC")
+    schedule: str = Field(description="the schedule that arms it ('always' or a name)")
+    armed_by: str = Field(description="schedule, panel or both")
     contact: str = Field(description="the raw contact: open or closed")
     alarm: bool = Field(description="the interpreted state: NO closed or NC open")
     armed: bool | None = Field(description="for alarm inputs: armed now")
@@ -56,6 +58,8 @@ class OutputState(_Out):
     healthy_relay: bool
     mode: str
     hold: str
+    schedule: str | None = Field(description="timed output: its schedule (null: not timed)")
+    scheduled: bool = Field(description="inside its schedule's windows now")
     latched: bool = Field(description="started until stopped by hand: survives a restart")
     time_left_ms: int | None
     until_stopped: bool
