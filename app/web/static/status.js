@@ -22,7 +22,11 @@
     setText(field(card, "contact"), i.contact);
     setText(field(card, "contact_type"), i.contact_type);
     setText(field(card, "kind"), i.kind);
-    setText(field(card, "armed"), i.armed === null ? "—" : i.armed ? "yes" : "no");
+    const bySchedule = i.armed !== null && i.armed_by !== "panel";
+    setText(
+      field(card, "armed"),
+      (i.armed === null ? "—" : i.armed ? "yes" : "no") + (bySchedule ? " (" + i.schedule + ")" : ""),
+    );
     const flags = field(card, "flags");
     if (flags) {
       const wanted = (i.chattering ? ["chattering"] : []).concat(i.stuck ? ["stuck"] : []);
@@ -47,6 +51,7 @@
     card.dataset.state = o.active ? "active" : "idle";
     setText(field(card, "state"), o.active ? "ACTIVE" : "idle");
     setText(field(card, "relay"), o.energised ? "energised" : "released");
+    setText(field(card, "schedule"), o.schedule === null ? "—" : o.schedule + ": " + (o.scheduled ? "on" : "off"));
     setText(field(card, "cause"), o.active ? o.cause + (o.source ? ": " + o.source : "") : "—");
     if (o.until_stopped) {
       deadlines.delete(o.number);
