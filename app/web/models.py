@@ -120,6 +120,7 @@ class EventOut(_Out):
     dvr_channel: str | None
     source: str | None
     detail: dict[str, Any] | None
+    summary: str = Field(description="what it means, in a few words (may be empty)")
 
 
 class EventPage(BaseModel):

@@ -161,7 +161,10 @@ def test_the_running_io_process_follows_its_schedule_and_clock_steps(
     use_on_input(client, 1, "Night")
     assert status(client)["inputs"][0]["armed"] is False
     sim(client, 1, True)
-    wait_for(lambda: [e for e in events(client, channel="IN1") if e["state"] == "alarm-not-armed"])
+    [not_armed] = wait_for(
+        lambda: [e for e in events(client, channel="IN1") if e["state"] == "alarm-not-armed"]
+    )
+    assert not_armed["summary"] == "not armed: its outputs were not driven"
     assert status(client)["outputs"][0]["active"] is False
 
     armed = wait_for(
@@ -181,6 +184,9 @@ def test_the_running_io_process_follows_its_schedule_and_clock_steps(
         timeout=5,
     )  # newest first: the first step was to 07:59:58, above
     assert steps[0]["detail"]["skipped"] == {"Night": ["off 2026-11-23T08:00:00.000Z"]}
+    text = steps[0]["summary"]  # the log's one-line explanation, in local time
+    assert text.startswith("clock stepped from 2026-11-23 08:00:0"), text
+    assert " to 2026-11-23 10:00:0" in text and text.endswith("; schedules re-evaluated: Night")
     wait_for(lambda: not status(client)["outputs"][0]["active"])
     disarmed = [e for e in events(client, channel="IN1") if e["state"] == "disarmed"]
     # newest first: by the step, then when the input was put on this schedule

@@ -19,6 +19,7 @@ from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State
 from app.web.live import LiveItem
 from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, status_from_io
+from app.web.summary import summary
 
 router = APIRouter(tags=["events"])
 
@@ -36,7 +37,12 @@ Until = Annotated[str | None, Query(description="ISO 8601, exclusive")]
 
 def present(event: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     """An event as the API shows it: with its UTC and local times spelled out."""
-    return {**event, "utc": utc_iso(event["utc_us"]), "local": local_iso(event["utc_us"], tz)}
+    return {
+        **event,
+        "utc": utc_iso(event["utc_us"]),
+        "local": local_iso(event["utc_us"], tz),
+        "summary": summary(event, tz),
+    }
 
 
 def event_out(event: Event, tz: tzinfo) -> EventOut:

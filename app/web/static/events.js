@@ -37,6 +37,13 @@
     const strong = document.createElement("strong");
     strong.textContent = e.state;
     state.appendChild(strong);
+    if (e.summary) {
+      const small = document.createElement("small");
+      small.className = "summary";
+      small.textContent = e.summary;
+      state.appendChild(document.createElement("br"));
+      state.appendChild(small);
+    }
     tr.appendChild(state);
     tr.appendChild(cell(e.cause + (e.source ? ": " + e.source : "")));
     tr.appendChild(cell(e.dvr_channel || ""));

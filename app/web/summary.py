@@ -1,0 +1,52 @@
+"""One line saying what an event means, for the event tables (the API carries it
+as ``summary``): the detail a person looking for footage needs first."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from typing import Any
+
+from app.timefmt import local_text, parse_moment
+
+_CAUSES = {"schedule": "its schedule", "input": "the panel", "user": "a configuration change"}
+
+
+def _local(iso: str, tz: tzinfo) -> str:
+    return local_text(parse_moment(iso, tz), tz)
+
+
+def summary(event: dict[str, Any], tz: tzinfo) -> str:
+    """
+    >>> from zoneinfo import ZoneInfo
+    >>> summary({"kind": "system", "state": "clock-step", "cause": "system",
+    ...          "detail": {"old": "2026-01-01T07:00:00.000Z",
+    ...                     "new": "2026-01-01T08:30:00.000Z", "step_s": 5400}},
+    ...         ZoneInfo("Europe/Brussels"))
+    'clock stepped from 2026-01-01 08:00:00 to 2026-01-01 09:30:00 (+5400 s)'
+    """
+    kind, state, cause = event["kind"], event["state"], event["cause"]
+    detail: dict[str, Any] = event.get("detail") or {}
+    text = ""
+    if kind == "system" and state == "clock-step":
+        text = (
+            f"clock stepped from {_local(detail['old'], tz)} to {_local(detail['new'], tz)} "
+            f"({detail['step_s']:+g} s)"
+        )
+        skipped = detail.get("skipped") or detail.get("replayed")
+        if skipped:
+            text += f"; schedules re-evaluated: {', '.join(sorted(skipped))}"
+    elif kind == "input" and state in ("armed", "disarmed") and cause in _CAUSES:
+        text = f"by {_CAUSES[cause]}"
+        if cause == "schedule" and event.get("source"):
+            text = f"by schedule {event['source']}"
+        if detail.get("in_alarm"):
+            text += " while in alarm"
+    elif kind == "input" and state == "alarm-not-armed":
+        text = "not armed: its outputs were not driven"
+    elif kind == "fault":
+        text = str(detail.get("message", ""))
+    elif kind == "config" and state == "changed":
+        text = "old and new values in the detail"
+    if detail.get("clock_step") and not text.startswith("clock"):
+        text = (text + "; " if text else "") + "after a clock step"
+    return text
