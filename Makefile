@@ -36,7 +36,7 @@ pytest: $(STAMP) browser
 browser:
 	@bash tests/browser/install-chromium.sh
 
-UI_SHOTS := dashboard dashboard-phone inputs outputs events system simulation
+UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation
 
 ## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/
 screenshots: $(STAMP) browser

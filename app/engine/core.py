@@ -523,6 +523,7 @@ class Engine:
         for ch in self.inputs:
             if ch.alarm and self._acts(ch):
                 for out in self._linked(ch):
+                    out.mark(Cause.INPUT, ch.name)  # an output it now starts names it
                     out.sources.add(ch.name)
         self.tick(now)
 

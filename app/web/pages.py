@@ -20,13 +20,17 @@ from app.config import Config
 from app.eventlog.queries import last_seq, newest
 from app.events import Cause, Kind
 from app.io.protocol import ControlError
+from app.schedules import ALWAYS
+from app.schedules.model import DAY_NAMES, MAX_WINDOWS, WEEKDAYS
 from app.settings import Settings
-from app.timefmt import local_text, parse_moment, utc_iso
+from app.timefmt import TimeFormatError, local_text, parse_moment, utc_iso
 from app.web.api.events import event_out, histogram
+from app.web.api.schedules import SPANS, build_timeline
 from app.web.api.status import get_system
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
 from app.web.models import EventOut, Histogram
+from app.web.timeline_view import timeline_view
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
@@ -80,6 +84,7 @@ async def _live_page(
         )
     doc = (await attempt(state.io("config-get")))[0] if config else None
     recent = (await attempt(_recent(state, events)))[0] if events else None
+    settings = None if doc is None else Config.model_validate(doc)
     return render(
         state,
         request,
@@ -87,7 +92,8 @@ async def _live_page(
         page=page,
         status=status,
         io_error=error,
-        config=None if doc is None else Config.model_validate(doc),
+        config=settings,
+        schedule_names=[] if settings is None else [s.name for s in settings.schedules],
         events=recent or [],
     )
 
@@ -234,6 +240,49 @@ async def events_page(
         chart=None if data is None else chart(data),
         span=span,
         live=not cursor and not until,
+    )
+
+
+@router.get("/schedules", response_class=HTMLResponse)
+async def schedules_page(
+    request: Request, state: State, span: str = "24h", start: str | None = None
+) -> HTMLResponse:
+    span = span if span in SPANS else "24h"
+    status, error = await attempt(state.status())
+    doc, _ = await attempt(state.io("config-get"))
+    config = None if doc is None else Config.model_validate(doc)
+    schedules = [] if config is None else config.schedules
+    users = {} if config is None else {s.name: config.schedule_users(s.name) for s in schedules}
+    view = None
+    problems = []
+    if config is not None:
+        try:
+            timeline, problem = await attempt(build_timeline(state, span, start or None))
+        except TimeFormatError as exc:
+            timeline, problem = None, str(exc)
+        if timeline is not None:
+            view = timeline_view(timeline, state.settings.tz, span, from_now=not start)
+        if problem:
+            problems.append(problem)
+    return render(
+        state,
+        request,
+        "schedules.html",
+        page="schedules",
+        status=status,
+        io_error=error,
+        config=config,
+        schedules=schedules,
+        users=users,
+        schedule_index={s.name: n for n, s in enumerate(schedules, 1)},
+        timeline=view,
+        problems=problems,
+        span=span,
+        start=start or "",
+        always=ALWAYS,
+        weekdays=WEEKDAYS,
+        day_names=DAY_NAMES,
+        max_windows=MAX_WINDOWS,
     )
 
 

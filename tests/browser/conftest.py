@@ -186,12 +186,15 @@ def _open_page(
         )
 
 
+LOCALE = "en-GB"  # 24-hour time fields, as most installers read them
+
+
 @pytest.fixture
 def page(
     browser: Browser, request: pytest.FixtureRequest, page_errors: list[str]
 ) -> Iterator[Page]:
     """A fresh 1280x900 desktop page; screenshot test-artifacts/screenshots/<test>.png."""
-    context = browser.new_context(viewport=DESKTOP_VIEWPORT)
+    context = browser.new_context(viewport=DESKTOP_VIEWPORT, locale=LOCALE)
     yield from _open_page(context, request, page_errors, request.node.name)
 
 
@@ -202,6 +205,7 @@ def phone_page(
     """A fresh 390x844 touch phone page; screenshot .../<test>-phone.png."""
     context = browser.new_context(
         viewport=PHONE_VIEWPORT,
+        locale=LOCALE,
         is_mobile=True,
         has_touch=True,
     )

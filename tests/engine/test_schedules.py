@@ -249,3 +249,5 @@ def test_changing_the_schedule_re_evaluates_at_once(make_rig: MakeRig) -> None:
     rig.engine.apply_config(Config.model_validate(config.model_dump()))
     assert [(e.state, e.cause) for e in arming(rig)] == [("armed", Cause.USER)]
     assert rig.relays[0] is True
+    [active] = rig.of_kind(Kind.OUTPUT)
+    assert (active.state, active.cause, active.source) == ("active", Cause.INPUT, "IN1")
