@@ -80,6 +80,12 @@ def status_of(appliance: Appliance, section: str, n: int) -> Any:
     return appliance.api("GET", "/api/v1/status")[section][n - 1]
 
 
+def use_schedule(appliance: Appliance, section: str, n: int, name: str) -> None:
+    """Choose schedule ``name`` for input or output ``n`` through the API."""
+    path = f"/api/v1/{section}s/{n}"
+    appliance.api("PUT", path, {**appliance.api("GET", path), "schedule": name})
+
+
 def test_create_a_schedule_with_windows_copies_and_exceptions(
     appliance: Appliance, page: Page
 ) -> None:
@@ -176,16 +182,8 @@ def test_create_a_schedule_with_windows_copies_and_exceptions(
     expect(form.locator('[name="exceptions.0.note"]')).to_have_value("Christmas Eve")
     expect(form.locator('[name="week.sun.0.end"]')).to_have_value("00:00")
     # Once an input and an output use it, the page says so and the timeline shows it.
-    appliance.api(
-        "PUT",
-        "/api/v1/inputs/1",
-        {**appliance.api("GET", "/api/v1/inputs/1"), "schedule": "Office hours"},
-    )
-    appliance.api(
-        "PUT",
-        "/api/v1/outputs/3",
-        {**appliance.api("GET", "/api/v1/outputs/3"), "schedule": "Office hours"},
-    )
+    use_schedule(appliance, "input", 1, "Office hours")
+    use_schedule(appliance, "output", 3, "Office hours")
     page.reload()
     expect(form.locator("[data-used-by]")).to_have_text("Used by input 1 (IN1), output 3 (OUT3).")
     expect(page.locator('[data-timeline-row="output-3"]')).to_contain_text("Office hours")
@@ -407,9 +405,7 @@ def test_deleting_a_schedule_in_use_is_refused(
         appliance.api(
             "POST", "/api/v1/schedules", {"name": name, "week": every_day("08:00", "18:00")}
         )
-    appliance.api(
-        "PUT", "/api/v1/inputs/2", {**appliance.api("GET", "/api/v1/inputs/2"), "schedule": "Used"}
-    )
+    use_schedule(appliance, "input", 2, "Used")
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(appliance.url + "/schedules")
     used = schedule_form(page, "Used")
@@ -435,11 +431,7 @@ def test_the_timeline_marks_daylight_saving(appliance: Appliance, page: Page) ->
     appliance.api(
         "POST", "/api/v1/schedules", {"name": "Nights", "week": every_day("22:00", "06:00")}
     )
-    appliance.api(
-        "PUT",
-        "/api/v1/inputs/1",
-        {**appliance.api("GET", "/api/v1/inputs/1"), "schedule": "Nights"},
-    )
+    use_schedule(appliance, "input", 1, "Nights")
     # Brussels' clocks go back on Sunday 25 October 2026, 03:00 CEST -> 02:00 CET.
     page.goto(appliance.url + "/schedules?span=7d&start=2026-10-23T12:00")
     expect(page.locator("#timeline-h")).to_have_text("From Fri 23 Oct 12:00 CEST")
@@ -469,11 +461,7 @@ def test_the_schedules_page_fits_a_phone(appliance: Appliance, phone_page: Page)
             "exceptions": [{"date": "2026-12-25", "windows": [], "note": "Christmas Day"}],
         },
     )
-    appliance.api(
-        "PUT",
-        "/api/v1/inputs/1",
-        {**appliance.api("GET", "/api/v1/inputs/1"), "schedule": "Office hours"},
-    )
+    use_schedule(appliance, "input", 1, "Office hours")
     phone_page.goto(appliance.url + "/schedules")
     expect(phone_page.locator("#live")).to_have_text("live")
     form = schedule_form(phone_page, "Office hours")
