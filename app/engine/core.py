@@ -14,7 +14,7 @@ from typing import Any
 
 from app.clock import Clock
 from app.config import ArmedBy, Config, InputConfig, InputKind
-from app.engine.inputs import InputChannel, S
+from app.engine.inputs import MS, InputChannel, S
 from app.engine.outputs import FOREVER, OutputChannel
 from app.engine.schedules import ScheduleBook
 from app.events import Cause, EventStamper, Kind, NewEvent
@@ -25,6 +25,7 @@ from hardware import Board, ContactChange
 log = logging.getLogger(__name__)
 
 RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
+EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
 CLOCK_STEP_NS = 2 * S  # a wall-clock jump larger than this, against monotonic time, is a step
 STEP_DETAIL_MAX_US = 7 * DAY_US  # longer steps do not list the schedule changes they cross
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
@@ -66,6 +67,7 @@ class Engine:
         self._energised: list[bool | None] = [None] * len(self.outputs)
         self._by_name: dict[str, InputChannel] = {}
         self._next_reconcile = 0
+        self._differs: dict[InputChannel, int] = {}  # input -> since when its pin differs
         self.panel_armed = False
         self.running = False
         self._utc = clock.utc_us()  # the wall clock as of this tick: one answer per tick
@@ -80,8 +82,11 @@ class Engine:
         except Exception:  # the relay path never fails because of the log
             log.exception("emitting an event failed")
 
-    def set_fault(self, key: str, active: bool, message: str, **detail: Any) -> None:
-        """Raise or clear a fault (logged once per change, listed in status)."""
+    def set_fault(
+        self, key: str, active: bool, message: str, *, logged: bool = True, **detail: Any
+    ) -> None:
+        """Raise or clear a fault (listed in status; logged once per change, here
+        unless ``logged`` is False: its source logs it)."""
         if active == (key in self.faults):
             return
         channel, _, code = key.partition(":")
@@ -90,13 +95,14 @@ class Engine:
             self.faults[key] = info
         else:
             del self.faults[key]
-        self._event(
-            Kind.FAULT,
-            "raised" if active else "cleared",
-            Cause.SYSTEM,
-            channel=channel,
-            detail=info,
-        )
+        if logged:
+            self._event(
+                Kind.FAULT,
+                "raised" if active else "cleared",
+                Cause.SYSTEM,
+                channel=channel,
+                detail=info,
+            )
 
     # -- arming ---------------------------------------------------------------
 
@@ -243,25 +249,37 @@ class Engine:
                 f"{ch.name} is calm again",
                 unlogged_changes=ch.unlogged,
             )
+            if ch.unlogged and ch.cfg.enabled:  # where it settled was not logged: log it now
+                self._log_input(ch, self._acts(ch), after_chatter=True)
             ch.unlogged = 0
 
-    def _reconcile(self, now: int) -> None:
+    def _reconcile(self, now: int) -> bool:
+        """Re-read every input. A pin that differs from the last edge is a missed edge
+        if it still differs ``EDGE_GRACE_NS`` later: until then its edge's callback
+        may be on its way. True while such a pin is being watched."""
         for ch, dev in zip(self.inputs, self.board.inputs, strict=True):
             closed = dev.closed
-            if closed != ch.raw:
-                ch.edge(closed, now)
-                self._event(
-                    Kind.SYSTEM,
-                    "missed-edge",
-                    Cause.SYSTEM,
-                    channel=ch.name,
-                    detail={"contact": "closed" if closed else "open"},
-                )
+            if closed == ch.raw:
+                self._differs.pop(ch, None)
+                continue
+            since = self._differs.setdefault(ch, now)
+            if now - since < EDGE_GRACE_NS:
+                continue
+            del self._differs[ch]
+            ch.edge(closed, since)
+            self._event(
+                Kind.SYSTEM,
+                "missed-edge",
+                Cause.SYSTEM,
+                channel=ch.name,
+                detail={"contact": "closed" if closed else "open"},
+            )
         if self.button is not None and self.board.button is not None:
             self.button.edge(self.board.button.closed, now)
+        return bool(self._differs)
 
-    def _input_settled(self, ch: InputChannel, now: int) -> None:
-        acts = self._acts(ch)
+    def _log_input(self, ch: InputChannel, acts: bool, **detail: Any) -> None:
+        """Log the state ``ch`` settled in, dated when its contact got there."""
         kind = ch.cfg.kind
         if kind is InputKind.ARMED_STATE:
             state = "armed" if ch.alarm else "disarmed"
@@ -269,21 +287,27 @@ class Engine:
             state = "alarm-not-armed"
         else:
             state = "alarm" if ch.alarm else "normal"
+        self._event(
+            Kind.INPUT,
+            state,
+            Cause.INPUT,
+            channel=ch.name,
+            mono_ns=ch.raw_since,
+            detail={
+                "contact": "closed" if ch.stable else "open",
+                "contact_type": str(ch.cfg.contact),
+                "kind": str(kind),
+                **detail,
+            },
+        )
+
+    def _input_settled(self, ch: InputChannel, now: int) -> None:
+        acts = self._acts(ch)
+        kind = ch.cfg.kind
         if ch.cfg.enabled and ch.chattering:
             ch.unlogged += 1
         elif ch.cfg.enabled:
-            self._event(
-                Kind.INPUT,
-                state,
-                Cause.INPUT,
-                channel=ch.name,
-                mono_ns=ch.raw_since,
-                detail={
-                    "contact": "closed" if ch.stable else "open",
-                    "contact_type": str(ch.cfg.contact),
-                    "kind": str(kind),
-                },
-            )
+            self._log_input(ch, acts)
         if kind is InputKind.ARMED_STATE:
             self._update_panel(now, ch.name)
             return
@@ -352,8 +376,8 @@ class Engine:
         self._utc = self.clock.utc_us()
         self._check_wall_clock(now)
         if now >= self._next_reconcile:
-            self._reconcile(now)
-            self._next_reconcile = now + RECONCILE_NS
+            watching = self._reconcile(now)
+            self._next_reconcile = now + (EDGE_GRACE_NS if watching else RECONCILE_NS)
         self._rearm(now, Cause.SCHEDULE, None)
         for ch in self.inputs:
             if ch.settle(now):

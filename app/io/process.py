@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gpiozero import Factory
+
 from app import __version__
 from app.clock import Clock, SystemClock
 from app.config import MAX_MS, MIN_MS, default_config
@@ -50,13 +52,16 @@ class IoProcess:
     clock: Clock = field(default_factory=SystemClock)
     on_event: Callable[[dict[str, Any]], None] | None = None
     notifier: Notifier = field(default_factory=Notifier)
+    pin_factory: Factory | None = None  # None: made from settings.pins
 
     def start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.started_mono = time.monotonic()
         spec = settings.board_spec()
-        factory = make_pin_factory(settings.pins, boot_levels=spec.boot_levels())
+        factory = self.pin_factory
+        if factory is None:
+            factory = make_pin_factory(settings.pins, boot_levels=spec.boot_levels())
         self.board = Board(spec, factory)  # relays safe first
         self.sim = SimulatedBoard(self.board) if self.board.simulated else None
         self.stamper = EventStamper(boot_id(), self.clock)
@@ -112,6 +117,7 @@ class IoProcess:
         self.writer.stop()
         self.board.close()
         self.db.dispose()
+        self.notifier.close()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -131,8 +137,8 @@ class IoProcess:
                 self.on_event(message)
 
     def _writer_fault(self, code: str, active: bool, message: str) -> None:
-        def apply() -> None:
-            self.engine.set_fault(f"eventlog:{code}", active, message)
+        def apply() -> None:  # for status and the LED: the writer logs it, in order
+            self.engine.set_fault(f"eventlog:{code}", active, message, logged=False)
 
         runner = getattr(self, "runner", None)
         if runner is None:  # before the engine runs: apply once it does

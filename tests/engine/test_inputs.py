@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ import pytest
 
 from app.config import ArmedBy, Config, Contact, InputKind
 from app.events import Cause, Kind
-from hardware import SimulatedBoard
+from hardware import ContactChange, SimulatedBoard
 from tests.engine.rig import Rig
 
 MakeRig = Callable[..., Rig]
@@ -155,6 +156,32 @@ def test_chatter_raises_a_fault_limits_rows_and_clears(make_rig: MakeRig) -> Non
     assert rig.relays[0] is False  # the final state is right
 
 
+def test_where_a_chattering_input_settles_is_logged_when_it_calms_down(
+    make_rig: MakeRig,
+) -> None:
+    def edit(c: Config) -> None:
+        c.inputs[0].chatter_changes = 10
+        c.inputs[0].chatter_window_s = 2
+
+    rig = make_rig(edit)
+    for _ in range(20):  # faster than the 50 ms response time: nothing settles
+        rig.close(1)
+        rig.run_ms(5)
+        rig.open(1)
+        rig.run_ms(5)
+    rig.close(1)
+    rig.run_ms(100)  # it settles closed, unlogged: IN1 is still chattering
+    assert rig.states(Kind.INPUT, "IN1") == []
+    assert rig.relays[0] is True
+    rig.run_ms(2000)
+    assert rig.states(Kind.FAULT, "IN1") == ["raised", "cleared"]
+    [last] = [e for e in rig.of_kind(Kind.INPUT) if e.channel == "IN1"]
+    assert (last.state, last.detail) == (
+        "alarm",
+        {"contact": "closed", "contact_type": "NO", "kind": "alarm", "after_chatter": True},
+    )
+
+
 def test_stuck_input_fault(make_rig: MakeRig) -> None:
     rig = make_rig(lambda c: setattr(c.inputs[1], "stuck_after_s", 60))
     rig.close(2)
@@ -165,6 +192,22 @@ def test_stuck_input_fault(make_rig: MakeRig) -> None:
     rig.open(2)
     rig.run_ms(100)
     assert [e.state for e in rig.of_kind(Kind.FAULT)] == ["raised", "cleared"]
+
+
+def test_an_edge_whose_callback_is_late_is_not_a_missed_edge(make_rig: MakeRig) -> None:
+    rig = make_rig()
+    late: list[ContactChange] = []
+    rig.run_ms(999)
+    edge_at = rig.clock.monotonic_ns()
+    rig.board.inputs[0].handler = late.append  # the change is on its way to the engine
+    rig.sim.close_contact(1)
+    rig.run_ms(1)  # the once-a-second re-read of the pins comes first
+    rig.engine.contact_changed(dataclasses.replace(late[0], t_ns=edge_at))
+    rig.run_ms(100)
+    assert "missed-edge" not in rig.states(Kind.SYSTEM)
+    [alarm] = [e for e in rig.of_kind(Kind.INPUT) if e.channel == "IN1"]
+    assert (alarm.state, alarm.mono_ns) == ("alarm", edge_at)  # dated by its edge
+    assert rig.relays[0] is True
 
 
 def test_missed_edge_is_reconciled(make_rig: MakeRig) -> None:

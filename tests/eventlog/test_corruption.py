@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +17,15 @@ from app.eventlog import (
 )
 from app.eventlog.queries import events_after
 from app.events import EventStamper
+from tests.faults.damage import (
+    damage_header,
+    damage_index,
+    damage_pages,
+    truncate_half,
+    truncate_inside_header,
+)
 
 from .conftest import user_event
-
-PAGE = 4096
 
 
 def make_log(path: Path, stamper: EventStamper, count: int = 2000) -> int:
@@ -36,46 +40,6 @@ def make_log(path: Path, stamper: EventStamper, count: int = 2000) -> int:
     prepared.engine.dispose()
     assert not Path(f"{path}-wal").exists()
     return count + 1
-
-
-def overwrite(path: Path, offset: int, length: int) -> None:
-    with path.open("r+b") as f:
-        f.seek(offset)
-        f.write(random.Random(offset).randbytes(length))
-
-
-def root_page(path: Path, name: str) -> int:
-    connection = sqlite3.connect(path)
-    try:
-        (page,) = connection.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = ?", (name,)
-        ).fetchone()
-    finally:
-        connection.close()
-    return int(page)
-
-
-def damage_header(path: Path) -> None:
-    overwrite(path, 0, 100)  # "file is not a database"
-
-
-def damage_pages(path: Path) -> None:
-    overwrite(path, 3 * PAGE, 4 * PAGE)  # b-tree pages past the header
-
-
-def damage_index(path: Path) -> None:
-    page = root_page(path, "ix_events_utc_us_seq")
-    overwrite(path, (page - 1) * PAGE, PAGE)
-
-
-def truncate_half(path: Path) -> None:
-    with path.open("r+b") as f:
-        f.truncate(path.stat().st_size // 2)
-
-
-def truncate_inside_header(path: Path) -> None:
-    with path.open("r+b") as f:
-        f.truncate(50)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -28,16 +28,25 @@ def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 class IoProc:
-    def __init__(self, data_dir: Path) -> None:
+    """``alarmbridge io`` on simulated pins (or ``command``, given ``--data-dir``), with
+    ``env`` added to the environment."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        command: Sequence[str] = (*CLI, "io"),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.command = command
+        self.env = {**os.environ, "ALARMBRIDGE_PINS": "mock", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.client = Client(data_dir / "io.sock", timeout=10)
 
     def start(self) -> None:
-        env = {**os.environ, "ALARMBRIDGE_PINS": "mock"}
         self.proc = subprocess.Popen(
-            [*CLI, "io", "--data-dir", str(self.data_dir)],
-            env=env,
+            [*self.command, "--data-dir", str(self.data_dir)],
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -56,6 +65,11 @@ class IoProc:
     def signal(self, sig: int) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
+        return self.wait()
+
+    def wait(self) -> int:
+        """Wait for the process to end; its exit code."""
+        assert self.proc is not None
         code = self.proc.wait(10)
         self.proc.stdout.close()  # type: ignore[union-attr]
         self.proc.stderr.close()  # type: ignore[union-attr]

@@ -3,7 +3,6 @@ is the system's, shifted, so a window can begin a second from now."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -12,29 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from app.clock import SystemClock
 from app.io.process import IoProcess
 from app.schedules.calendar import to_us
 from app.settings import Settings
+from tests.faults.clock import ShiftedClock
 from tests.web.conftest import wait_for
 from tests.web.test_api import events, sim, status
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class ShiftedClock(SystemClock):
-    """The system's clocks, with the wall clock moved by ``shift_us`` (a test can
-    step it, as NTP or a person would)."""
-
-    def __init__(self, shift_us: int = 0) -> None:
-        self.shift_us = shift_us
-
-    def utc_us(self) -> int:
-        return super().utc_us() + self.shift_us
-
-    def set_wall(self, utc_us: int) -> None:
-        self.shift_us = utc_us - time.time_ns() // 1000
 
 
 @pytest.fixture
