@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest browser screenshots clean
+.PHONY: run test lint typecheck pytest browser screenshots clean bench bench-full bench-smoke faults
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AlarmBridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -43,6 +43,27 @@ screenshots: $(STAMP) browser
 	$(BIN)/pytest tests/browser -q
 	mkdir -p docs/img/ui
 	for name in $(UI_SHOTS); do cp test-artifacts/screenshots/$$name.png docs/img/ui/; done
+
+## bench: the benchmarks (under 10 minutes): bench/results/*.json and docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## bench-full: the benchmarks plus the slow modes (a 10M-event log, 100k requests)
+bench-full: $(STAMP)
+	$(BIN)/python -m bench --full
+
+BENCH_SMOKE := test-artifacts/bench-smoke
+
+## bench-smoke: every benchmark at tiny counts, to keep the harness working (figures mean nothing)
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke --jobs 4 --results $(BENCH_SMOKE)/results \
+		--doc $(BENCH_SMOKE)/performance.md --charts $(BENCH_SMOKE)/img \
+		--work $(BENCH_SMOKE)/work --cache $(BENCH_SMOKE)/cache
+
+## faults: every fault-injection scenario at full count (tests/faults, about 15 minutes):
+## figures in test-artifacts/faults/, reported in docs/reliability.md
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults -m faults_full -v
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
