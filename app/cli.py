@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -244,6 +245,66 @@ def cmd_board(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    from app.auth import setup_code
+    from app.auth.store import AuthStore
+
+    settings = _settings(args)
+    store = AuthStore(settings.auth_db_path)
+    try:
+        if store.has_users():
+            setup_code.close(settings.data_dir)
+            raise UsageError("setup is closed: this appliance has an admin already")
+        print(setup_code.ensure(settings.data_dir))
+    finally:
+        store.close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from app.auth import passwords
+    from app.auth.store import AuthError, AuthStore
+
+    settings = _settings(args)
+    store = AuthStore(settings.auth_db_path)
+    try:
+        if args.action == "list":
+            for u in store.users():
+                print(f"{u.name}\t{u.role}")
+            return 0
+        if not args.name:
+            raise UsageError("reset-password needs the user's name")
+        if store.user(args.name) is None:
+            raise UsageError(f"there is no user {args.name!r}")
+        password = _read_password(args)
+        problems = passwords.problems(password, args.name)
+        if problems:
+            raise UsageError("; ".join(problems))
+        try:
+            store.set_password(args.name, passwords.hash_password(password))
+        except AuthError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"password of {args.name} changed; their sessions have ended")
+        with contextlib.suppress(ControlError):  # logged when the io process runs
+            Client(settings.socket_path).request(
+                "security", state="password-reset", user="cli", detail={"account": args.name}
+            )
+    finally:
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -297,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument(
         "--kind",
         action="append",
-        choices=["input", "output", "operator", "config", "system", "fault"],
+        choices=["input", "output", "operator", "config", "system", "fault", "security"],
     )
     events.add_argument("--since", help="ISO time, UTC unless an offset is given")
     events.add_argument("--until")
@@ -315,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
     board = sub.add_parser("board", parents=[hw], help="show the pin map and config.txt lines")
     board.set_defaults(func=cmd_board)
+    sub.add_parser(
+        "setup-code", parents=[common], help="print the one-time code that claims the appliance"
+    ).set_defaults(func=cmd_setup_code)
+    users = sub.add_parser("users", parents=[common], help="list users, or reset a password")
+    users.add_argument("action", choices=["list", "reset-password"])
+    users.add_argument("name", nargs="?")
+    users.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from stdin"
+    )
+    users.set_defaults(func=cmd_users)
     return parser
 
 

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="web UI address ('0.0.0.0' on the Pi)")
     port: int = Field(default=8080, ge=1, le=65535, description="web UI port")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="extra host names the web UI answers to (IP addresses, localhost, this "
+        "machine's name and NAME.local always work)",
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     @field_validator("timezone")
     @classmethod
@@ -76,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "alarmbridge.db"
+
+    @property
+    def auth_db_path(self) -> Path:
+        return self.data_dir / "auth.db"
 
     @property
     def socket_path(self) -> Path:

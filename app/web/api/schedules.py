@@ -16,6 +16,7 @@ from app.web.api.config import Doc, change, current
 from app.web.deps import State
 from app.web.errors import ApiError, NotFoundError
 from app.web.models import OffsetChangeOut, SegmentOut, TimelineOut, TimelineRow
+from app.web.security import Admin
 
 router = APIRouter(tags=["schedules"])
 
@@ -44,7 +45,7 @@ async def list_schedules(state: State) -> list[Schedule]:
 
 
 @router.post("/schedules", status_code=201)
-async def create_schedule(state: State, body: Schedule) -> Schedule:
+async def create_schedule(state: State, who: Admin, body: Schedule) -> Schedule:
     """Add a schedule; then choose it on an input (arming) or an output (timed)."""
 
     def edit(doc: Doc) -> None:
@@ -52,7 +53,7 @@ async def create_schedule(state: State, body: Schedule) -> Schedule:
             raise ApiError(f"a schedule named {body.name!r} exists already", status=409)
         doc["schedules"].append(body.model_dump(mode="json"))
 
-    return _named((await change(state, edit)).schedules, body.name)
+    return _named((await change(state, edit, who)).schedules, body.name)
 
 
 @router.get("/schedules/{name}")
@@ -61,7 +62,7 @@ async def get_schedule(state: State, name: Name) -> Schedule:
 
 
 @router.put("/schedules/{name}")
-async def put_schedule(state: State, name: Name, body: Schedule) -> Schedule:
+async def put_schedule(state: State, who: Admin, name: Name, body: Schedule) -> Schedule:
     """Replace a schedule. A new name is carried over to every input and output
     using it. Applied at once: inputs and outputs follow the new windows."""
 
@@ -74,11 +75,11 @@ async def put_schedule(state: State, name: Name, body: Schedule) -> Schedule:
             if item.get("schedule") == name:
                 item["schedule"] = body.name
 
-    return _named((await change(state, edit)).schedules, body.name)
+    return _named((await change(state, edit, who)).schedules, body.name)
 
 
 @router.delete("/schedules/{name}", status_code=204)
-async def delete_schedule(state: State, name: Name) -> Response:
+async def delete_schedule(state: State, who: Admin, name: Name) -> Response:
     """Delete a schedule that no input or output uses."""
 
     def edit(doc: Doc) -> None:
@@ -97,7 +98,7 @@ async def delete_schedule(state: State, name: Name) -> Response:
             )
         del doc["schedules"][i]
 
-    await change(state, edit)
+    await change(state, edit, who)
     return Response(status_code=204)
 
 
