@@ -224,16 +224,12 @@ def test_failed_logins_are_throttled_logged_and_the_throttle_survives_a_restart(
             "/api/v1/login", json={"name": ADMIN[0], "password": ADMIN[1]}, headers=ORIGIN
         )
         assert again.status_code == 429
-    logged = wait_for(
-        lambda: (
-            [e for e in security_events(settings, admin_token) if e["state"] == "login-failed"]
-            if len(
-                [e for e in security_events(settings, admin_token) if e["state"] == "login-failed"]
-            )
-            == 6
-            else None
-        )
-    )
+
+    def failures() -> list[dict[str, Any]]:
+        events = security_events(settings, admin_token)
+        return [e for e in events if e["state"] == "login-failed"]
+
+    logged = wait_for(lambda: len(found := failures()) == 6 and found)
     assert all(e["source"] == ADMIN[0] and e["detail"]["address"] for e in logged)
     assert all("not it at all" not in str(e) for e in security_events(settings, admin_token))
 
