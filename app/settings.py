@@ -10,11 +10,11 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hardware import BoardSpec, PinMapError, preset
 
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="web UI address ('0.0.0.0' on the Pi)")
     port: int = Field(default=8080, ge=1, le=65535, description="web UI port")
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="extra host names the web UI answers to (IP addresses, localhost, this "
         "machine's name and NAME.local always work)",
@@ -75,6 +75,14 @@ class Settings(BaseSettings):
                 f"unknown time zone {name!r}: use an IANA name such as Europe/Brussels or UTC"
             ) from None
         return name
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example``"""
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @property
     def tz(self) -> ZoneInfo:
