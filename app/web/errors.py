@@ -33,6 +33,16 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "the io process or the event log is not available"},
 }
 
+#: the same for a route whose own answer is not JSON (the event stream): FastAPI
+#: would document its errors in the route's media type, but they are JSON too
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": error["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for status, error in COMMON_ERRORS.items()
+}
+
 
 class ApiError(Exception):
     """An error with its HTTP status and a message for a person."""

@@ -366,8 +366,12 @@ async def new_token(state: State, who: Admin, body: TokenIn, request: Request) -
     return NewToken(token=secret, **_token_out(token))
 
 
+# SQLite's INTEGER range: a larger id is no token, and would overflow the query
+TokenId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the token's id")]
+
+
 @router.delete("/tokens/{token_id}")
-async def revoke_token(state: State, who: Admin, token_id: int, request: Request) -> TokenOut:
+async def revoke_token(state: State, who: Admin, token_id: TokenId, request: Request) -> TokenOut:
     try:
         token = await asyncio.to_thread(_store(state).revoke_token, token_id)
     except AuthError as exc:

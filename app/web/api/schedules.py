@@ -4,14 +4,15 @@ configuration, and the timeline they give every input and output."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.schedules import Schedule
 from app.schedules import timeline as tl
-from app.schedules.calendar import DAY_US
-from app.timefmt import local_iso, parse_moment
+from app.schedules.calendar import DAY_US, to_us
+from app.timefmt import TimeFormatError, local_iso, parse_moment
 from app.web.api.config import Doc, change, current
 from app.web.deps import State
 from app.web.errors import ApiError, NotFoundError
@@ -135,9 +136,15 @@ def timeline_out(timeline: tl.Timeline, tz: Any, zone: str) -> TimelineOut:
     )
 
 
+# a week and its time zones from there stay inside the calendar's years 1-9999
+EARLIEST_US, LATEST_US = (to_us(datetime(y, 1, 1, tzinfo=UTC)) for y in (2, 9999))
+
+
 async def build_timeline(state: State, span: str, start: str | None) -> tl.Timeline:
     tz = state.settings.tz
     begin = time.time_ns() // 1000 if start is None else parse_moment(start, tz)
+    if not EARLIEST_US <= begin < LATEST_US:
+        raise TimeFormatError(f"a timeline starts in the years 2 to 9998, not at {start!r}")
     config = await current(state)
     return tl.build(config, tz, begin, begin + SPANS[span])
 
