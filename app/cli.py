@@ -54,12 +54,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     hardware = ["--pins", settings.pins, "--board", settings.board]
     if settings.board_file is not None:
         hardware += ["--board-file", str(settings.board_file)]
-    network = ["--host", settings.host, "--port", str(settings.port)]
+    network = ["--host", settings.host, "--port", str(settings.port), "--tls", settings.tls]
+    for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
+        if path is not None:
+            network += [flag, str(path)]
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    scheme = "http" if settings.tls == "off" else "https"
     print(
         f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
         f"data in {settings.data_dir}/\n"
-        f"Open http://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
+        f"Open {scheme}://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
         flush=True,
     )
     children = [
@@ -73,8 +77,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.web import create_app
+    from app.web.tls import fingerprint
 
     settings = _settings(args)
+    tls = settings.tls_files()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -82,9 +88,14 @@ def cmd_web(args: argparse.Namespace) -> int:
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=1,  # live streams never end by themselves
+        ssl_certfile=None if tls is None else str(tls[0]),
+        ssl_keyfile=None if tls is None else str(tls[1]),
     )
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"AlarmBridge web UI on http://{host}:{settings.port}/", flush=True)
+    scheme = "http" if tls is None else "https"
+    print(f"AlarmBridge web UI on {scheme}://{host}:{settings.port}/", flush=True)
+    if tls is not None:
+        print(f"TLS certificate {tls[0]}, SHA-256 {fingerprint(tls[0])}", flush=True)
     uvicorn.Server(config).run()
     return 0
 
@@ -330,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     net = argparse.ArgumentParser(add_help=False)
     net.add_argument("--host", help="web UI address (default 127.0.0.1; 0.0.0.0 for the LAN)")
     net.add_argument("--port", type=int, help="web UI port (default 8080)")
+    net.add_argument(
+        "--tls",
+        choices=["off", "self-signed", "own"],
+        help="HTTPS: off (default), a per-device self-signed certificate, or your own",
+    )
+    net.add_argument("--tls-cert", type=Path, help="PEM certificate for --tls own")
+    net.add_argument("--tls-key", type=Path, help="PEM private key for --tls own")
     web = sub.add_parser("web", parents=[common, net], help="run the web process (UI and API)")
     web.set_defaults(func=cmd_web)
     run = sub.add_parser(

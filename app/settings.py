@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="extra host names the web UI answers to (IP addresses, localhost, this "
         "machine's name and NAME.local always work)",
     )
+    tls: Literal["off", "self-signed", "own"] = Field(
+        default="off",
+        description="HTTPS: off, a per-device self-signed certificate, or your own (tls_cert, "
+        "tls_key)",
+    )
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
 
@@ -95,6 +102,21 @@ class Settings(BaseSettings):
     @property
     def auth_db_path(self) -> Path:
         return self.data_dir / "auth.db"
+
+    def tls_files(self) -> tuple[Path, Path] | None:
+        """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
+        if self.tls == "off":
+            return None
+        if self.tls == "self-signed":
+            from app.web.tls import ensure_self_signed
+
+            return ensure_self_signed(self.data_dir / "tls")
+        if self.tls_cert is None or self.tls_key is None:
+            raise ValueError("tls 'own' needs --tls-cert and --tls-key (PEM files)")
+        for path in (self.tls_cert, self.tls_key):
+            if not path.is_file():
+                raise ValueError(f"cannot read the TLS file {path}")
+        return self.tls_cert, self.tls_key
 
     @property
     def socket_path(self) -> Path:
