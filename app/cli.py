@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -53,12 +54,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     hardware = ["--pins", settings.pins, "--board", settings.board]
     if settings.board_file is not None:
         hardware += ["--board-file", str(settings.board_file)]
-    network = ["--host", settings.host, "--port", str(settings.port)]
+    network = ["--host", settings.host, "--port", str(settings.port), "--tls", settings.tls]
+    for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
+        if path is not None:
+            network += [flag, str(path)]
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    scheme = "http" if settings.tls == "off" else "https"
     print(
         f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
         f"data in {settings.data_dir}/\n"
-        f"Open http://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
+        f"Open {scheme}://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
         flush=True,
     )
     children = [
@@ -72,8 +77,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.web import create_app
+    from app.web.tls import fingerprint
 
     settings = _settings(args)
+    tls = settings.tls_files()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -81,9 +88,14 @@ def cmd_web(args: argparse.Namespace) -> int:
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=1,  # live streams never end by themselves
+        ssl_certfile=None if tls is None else str(tls[0]),
+        ssl_keyfile=None if tls is None else str(tls[1]),
     )
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"AlarmBridge web UI on http://{host}:{settings.port}/", flush=True)
+    scheme = "http" if tls is None else "https"
+    print(f"AlarmBridge web UI on {scheme}://{host}:{settings.port}/", flush=True)
+    if tls is not None:
+        print(f"TLS certificate {tls[0]}, SHA-256 {fingerprint(tls[0])}", flush=True)
     uvicorn.Server(config).run()
     return 0
 
@@ -244,6 +256,66 @@ def cmd_board(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    from app.auth import setup_code
+    from app.auth.store import AuthStore
+
+    settings = _settings(args)
+    store = AuthStore(settings.auth_db_path)
+    try:
+        if store.has_users():
+            setup_code.close(settings.data_dir)
+            raise UsageError("setup is closed: this appliance has an admin already")
+        print(setup_code.ensure(settings.data_dir))
+    finally:
+        store.close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from app.auth import passwords
+    from app.auth.store import AuthError, AuthStore
+
+    settings = _settings(args)
+    store = AuthStore(settings.auth_db_path)
+    try:
+        if args.action == "list":
+            for u in store.users():
+                print(f"{u.name}\t{u.role}")
+            return 0
+        if not args.name:
+            raise UsageError("reset-password needs the user's name")
+        if store.user(args.name) is None:
+            raise UsageError(f"there is no user {args.name!r}")
+        password = _read_password(args)
+        problems = passwords.problems(password, args.name)
+        if problems:
+            raise UsageError("; ".join(problems))
+        try:
+            store.set_password(args.name, passwords.hash_password(password))
+        except AuthError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"password of {args.name} changed; their sessions have ended")
+        with contextlib.suppress(ControlError):  # logged when the io process runs
+            Client(settings.socket_path).request(
+                "security", state="password-reset", user="cli", detail={"account": args.name}
+            )
+    finally:
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -269,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     net = argparse.ArgumentParser(add_help=False)
     net.add_argument("--host", help="web UI address (default 127.0.0.1; 0.0.0.0 for the LAN)")
     net.add_argument("--port", type=int, help="web UI port (default 8080)")
+    net.add_argument(
+        "--tls",
+        choices=["off", "self-signed", "own"],
+        help="HTTPS: off (default), a per-device self-signed certificate, or your own",
+    )
+    net.add_argument("--tls-cert", type=Path, help="PEM certificate for --tls own")
+    net.add_argument("--tls-key", type=Path, help="PEM private key for --tls own")
     web = sub.add_parser("web", parents=[common, net], help="run the web process (UI and API)")
     web.set_defaults(func=cmd_web)
     run = sub.add_parser(
@@ -297,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument(
         "--kind",
         action="append",
-        choices=["input", "output", "operator", "config", "system", "fault"],
+        choices=["input", "output", "operator", "config", "system", "fault", "security"],
     )
     events.add_argument("--since", help="ISO time, UTC unless an offset is given")
     events.add_argument("--until")
@@ -315,6 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
     board = sub.add_parser("board", parents=[hw], help="show the pin map and config.txt lines")
     board.set_defaults(func=cmd_board)
+    sub.add_parser(
+        "setup-code", parents=[common], help="print the one-time code that claims the appliance"
+    ).set_defaults(func=cmd_setup_code)
+    users = sub.add_parser("users", parents=[common], help="list users, or reset a password")
+    users.add_argument("action", choices=["list", "reset-password"])
+    users.add_argument("name", nargs="?")
+    users.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from stdin"
+    )
+    users.set_defaults(func=cmd_users)
     return parser
 
 

@@ -23,6 +23,7 @@ class Kind(StrEnum):
     CONFIG = "config"  # configuration changed (old and new values in detail)
     SYSTEM = "system"  # start, stop, recomputation, clock step, eviction, recovery
     FAULT = "fault"  # a fault was raised or cleared
+    SECURITY = "security"  # setup, logins (and failures), users, API tokens
 
 
 class Cause(StrEnum):

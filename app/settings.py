@@ -10,11 +10,11 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hardware import BoardSpec, PinMapError, preset
 
@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="web UI address ('0.0.0.0' on the Pi)")
     port: int = Field(default=8080, ge=1, le=65535, description="web UI port")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra host names the web UI answers to (IP addresses, localhost, this "
+        "machine's name and NAME.local always work)",
+    )
+    tls: Literal["off", "self-signed", "own"] = Field(
+        default="off",
+        description="HTTPS: off, a per-device self-signed certificate, or your own (tls_cert, "
+        "tls_key)",
+    )
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     @field_validator("timezone")
     @classmethod
@@ -69,6 +83,14 @@ class Settings(BaseSettings):
             ) from None
         return name
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example``"""
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -76,6 +98,25 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "alarmbridge.db"
+
+    @property
+    def auth_db_path(self) -> Path:
+        return self.data_dir / "auth.db"
+
+    def tls_files(self) -> tuple[Path, Path] | None:
+        """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
+        if self.tls == "off":
+            return None
+        if self.tls == "self-signed":
+            from app.web.tls import ensure_self_signed
+
+            return ensure_self_signed(self.data_dir / "tls")
+        if self.tls_cert is None or self.tls_key is None:
+            raise ValueError("tls 'own' needs --tls-cert and --tls-key (PEM files)")
+        for path in (self.tls_cert, self.tls_key):
+            if not path.is_file():
+                raise ValueError(f"cannot read the TLS file {path}")
+        return self.tls_cert, self.tls_key
 
     @property
     def socket_path(self) -> Path:

@@ -27,6 +27,7 @@ from app.eventlog.schema import events
 from app.events import Event, Kind
 
 MAX_LIMIT = 1000
+MAX_INTEGER = 2**63 - 1  # SQLite's largest INTEGER: a larger number in a query overflows
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,12 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         utc_text, seq_text = raw.split(":")
-        return int(utc_text), int(seq_text)
+        utc_us, seq = int(utc_text), int(seq_text)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursorError(f"not a valid cursor: {cursor!r}") from exc
+    if not (-MAX_INTEGER <= utc_us <= MAX_INTEGER and 0 <= seq <= MAX_INTEGER):
+        raise InvalidCursorError(f"not a valid cursor: {cursor!r}")
+    return utc_us, seq
 
 
 @contextmanager

@@ -166,6 +166,7 @@ class IoProcess:
             "config-set": self._set_config,
             "reload": self._reload,
             "board": lambda a: self._board(),
+            "security": self._security,
         }
 
     def _board(self) -> dict[str, Any]:
@@ -245,11 +246,57 @@ class IoProcess:
             )
         )
 
+    def _security(self, args: dict[str, Any]) -> None:
+        """An access event from the web process (a login, a failure, a new user)."""
+        state = args.get("state")
+        if state not in SECURITY_STATES:
+            raise CommandError(f"unknown security event {state!r}")
+        self.writer.submit(
+            self.stamper.make(
+                Kind.SECURITY,
+                str(state),
+                Cause.USER,
+                source=_user(args),
+                detail=_security_detail(args),
+            )
+        )
+
     def _reload(self, args: dict[str, Any]) -> None:
         new = load_config(self.db)
         if new is not None:
             self.runner.call(lambda: self.engine.apply_config(new))
             self.writer.submit(self.stamper.make(Kind.SYSTEM, "config-reloaded", Cause.SYSTEM))
+
+
+SECURITY_STATES = frozenset(
+    {
+        "setup",
+        "setup-failed",
+        "login",
+        "login-failed",
+        "login-throttled",
+        "logout",
+        "password-changed",
+        "password-change-failed",
+        "password-reset",
+        "user-added",
+        "user-changed",
+        "user-removed",
+        "token-created",
+        "token-revoked",
+    }
+)
+
+
+def _security_detail(args: dict[str, Any]) -> dict[str, str]:
+    detail = args.get("detail") or {}
+    if (
+        not isinstance(detail, dict)
+        or len(detail) > 8
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in detail.items())
+    ):
+        raise CommandError("detail must be a few short strings")
+    return {k[:40]: v[:120] for k, v in detail.items()}
 
 
 def _int(args: dict[str, Any], key: str) -> int:

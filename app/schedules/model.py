@@ -114,7 +114,8 @@ class Week(_Model):
 class DateException(_Model):
     """A date (a holiday) whose windows replace the usual ones; none = off all day."""
 
-    date: dt.date
+    # checks look at the day before and after: keep clear of the calendar's ends
+    date: dt.date = Field(ge=dt.date(2, 1, 1), le=dt.date(9998, 12, 31))
     windows: list[Window] = _windows()
     note: str = Field(default="", max_length=60)
 

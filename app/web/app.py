@@ -6,21 +6,29 @@ data directory.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.pool import NullPool
 
 from app import __version__
+from app.auth import setup_code
+from app.auth.store import AuthStore
 from app.eventlog.database import make_engine
 from app.io.protocol import Client
 from app.settings import Settings
-from app.web import api, errors, pages
+from app.web import access_pages, api, errors, pages
 from app.web.deps import WebState
 from app.web.live import LiveFeed
+from app.web.security import Guard, Viewer
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 
@@ -41,13 +49,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = make_engine(settings.db_path, must_exist=True, poolclass=NullPool)
         client = Client(settings.socket_path, timeout=5.0)
         feed = LiveFeed(client, db, settings.db_path)
-        app.state.web = WebState(settings, client, db, feed, templates)
+        auth = AuthStore(
+            settings.auth_db_path,
+            idle_us=settings.session_idle_minutes * 60_000_000,
+            max_age_us=settings.session_max_hours * 3600_000_000,
+        )
+        app.state.web = WebState(settings, client, db, feed, templates, auth)
+        if not auth.has_users():
+            announce_setup(settings)
         await feed.start()
         try:
             yield
         finally:
             await feed.stop()
             db.dispose()
+            auth.close()
 
     app = FastAPI(
         title="AlarmBridge",
@@ -56,12 +72,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # our own /docs page: Swagger UI needs a CDN a LAN appliance lacks
         redoc_url=None,
+        openapi_url=None,  # served below, to logged-in users only
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(who: Viewer) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    app.add_middleware(Guard, allowed_hosts=set(settings.allowed_hosts))
     errors.install(app, templates)
     app.include_router(api.router)
+    app.include_router(access_pages.public)
+    app.include_router(access_pages.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
+
+
+def announce_setup(settings: Settings) -> None:
+    """Until the first admin exists, say how to claim the appliance (on the
+    console and in the journal, which only someone with the device can read)."""
+    code = setup_code.ensure(settings.data_dir)
+    text = (
+        f"AlarmBridge is not set up yet. Open http://{settings.host}:{settings.port}/setup "
+        f"and enter the setup code {code} (also in {setup_code.code_path(settings.data_dir)}, "
+        "or run 'alarmbridge setup-code')."
+    )
+    log.warning("%s", text)
+    print(text, file=sys.stderr, flush=True)
 
 
 __all__ = ["create_app"]

@@ -10,14 +10,12 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
+from app.auth.store import AuthStore
 from app.io.protocol import Client
 from app.settings import Settings
 from app.web.errors import ApiError, NotFoundError
 from app.web.live import LiveFeed
 from app.web.models import Status, status_from_io
-
-#: who acts, in the audit log, until accounts exist (the security issue)
-WEB_USER = "web"
 
 
 @dataclass
@@ -27,6 +25,7 @@ class WebState:
     db: Engine
     feed: LiveFeed
     templates: Jinja2Templates
+    auth: AuthStore
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def io(self, cmd: str, **args: Any) -> Any:

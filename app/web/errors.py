@@ -7,10 +7,11 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -20,13 +21,26 @@ from app.eventlog.database import EventLogError, InvalidCursorError
 from app.io.protocol import ControlError, IoUnavailableError
 from app.timefmt import TimeFormatError
 from app.web.models import ErrorOut, Problem
+from app.web.security import AccessError
 
 log = logging.getLogger(__name__)
 
 #: the error responses every API route may give, for the OpenAPI document
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "not logged in, or not a valid API token"},
+    403: {"model": ErrorOut, "description": "the role is not enough, or a CSRF/origin check"},
     422: {"model": ErrorOut, "description": "the request is not valid; problems name the fields"},
     503: {"model": ErrorOut, "description": "the io process or the event log is not available"},
+}
+
+#: the same for a route whose own answer is not JSON (the event stream): FastAPI
+#: would document its errors in the route's media type, but they are JSON too
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": error["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for status, error in COMMON_ERRORS.items()
 }
 
 
@@ -41,6 +55,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.problems = list(problems)
+        self.headers: dict[str, str] = {}
         if status is not None:
             self.status = status
 
@@ -91,7 +106,20 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return respond(request, exc.status, ErrorOut(error=exc.message, problems=exc.problems))
+        response = respond(request, exc.status, ErrorOut(error=exc.message, problems=exc.problems))
+        response.headers.update(exc.headers)
+        return response
+
+    async def access(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AccessError)
+        if exc.status == 401 and _wants_html(request):
+            if exc.setup:
+                return RedirectResponse("/setup", status_code=303)
+            return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
+        response = respond(request, exc.status, ErrorOut(error=exc.message))
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="alarmbridge"'
+        return response
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -128,6 +156,7 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
         )
 
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(AccessError, access)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(IoUnavailableError, io_unavailable)

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError
 
 from app import __version__
+from app.auth.store import Role
 from app.config import Config
 from app.eventlog.queries import last_seq, newest
 from app.events import Cause, Kind
@@ -30,9 +31,10 @@ from app.web.api.status import get_system
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
 from app.web.models import EventOut, Histogram
+from app.web.security import require
 from app.web.timeline_view import timeline_view
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Role.VIEWER))])
 T = TypeVar("T")
 HERE = Path(__file__).parent
 
@@ -63,6 +65,7 @@ def render(state: WebState, request: Request, name: str, **context: Any) -> HTML
         context["last_seq"] = last_seq(state.read_db())
     except (ApiError, OperationalError):
         context["last_seq"] = None
+    context.setdefault("who", getattr(request.state, "principal", None))
     return state.templates.TemplateResponse(request, name, context)
 
 

@@ -45,6 +45,11 @@ def summary(event: dict[str, Any], tz: tzinfo) -> str:
         text = "not armed: its outputs were not driven"
     elif kind == "fault":
         text = str(detail.get("message", ""))
+    elif kind == "security":
+        extra = {k: v for k, v in detail.items() if k != "address"}
+        text = ", ".join(f"{k} {v}" for k, v in extra.items())
+        if detail.get("address"):
+            text += (" " if text else "") + f"from {detail['address']}"
     elif kind == "config" and state == "changed":
         text = "old and new values in the detail"
     if detail.get("clock_step") and not text.startswith("clock"):

@@ -44,6 +44,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from app.auth.passwords import hash_password
+from app.auth.store import AuthStore, Role
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
@@ -187,6 +190,14 @@ def _open_page(
 
 
 LOCALE = "en-GB"  # 24-hour time fields, as most installers read them
+ADMIN = ("admin", "a long admin passphrase")
+
+
+def _log_in(context: BrowserContext, request: pytest.FixtureRequest) -> None:
+    """A test with a (claimed) appliance gets pages that are logged in as its admin."""
+    if "appliance" in request.fixturenames:
+        appliance: Appliance = request.getfixturevalue("appliance")
+        appliance.login(context)
 
 
 @pytest.fixture
@@ -195,6 +206,7 @@ def page(
 ) -> Iterator[Page]:
     """A fresh 1280x900 desktop page; screenshot test-artifacts/screenshots/<test>.png."""
     context = browser.new_context(viewport=DESKTOP_VIEWPORT, locale=LOCALE)
+    _log_in(context, request)
     yield from _open_page(context, request, page_errors, request.node.name)
 
 
@@ -209,6 +221,7 @@ def phone_page(
         is_mobile=True,
         has_touch=True,
     )
+    _log_in(context, request)
     yield from _open_page(context, request, page_errors, f"{request.node.name}-phone")
 
 
@@ -223,7 +236,15 @@ class Appliance:
     """``alarmbridge run`` (supervisor, io and web processes) on simulated pins, in a
     temporary data directory, on a free port: the same command ``make run`` starts."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, claimed: bool = True) -> None:
+        self.token = ""
+        if claimed:  # an admin and an API token, as after setup (tests of setup use claimed=False)
+            store = AuthStore(data_dir / "auth.db")
+            try:
+                store.create_first_admin(ADMIN[0], hash_password(ADMIN[1]))
+                self.token = store.new_token("tests", Role.ADMIN, ADMIN[0])[0]
+            finally:
+                store.close()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -249,10 +270,19 @@ class Appliance:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/api/v1/status", timeout=2) as reply:
+            with urllib.request.urlopen(self.url + "/login", timeout=2) as reply:
                 return bool(reply.status == 200)
         except OSError:
             return False
+
+    def login(self, context: BrowserContext, user: tuple[str, str] = ADMIN) -> None:
+        """Log ``context`` in (its pages then share the session cookie)."""
+        reply = context.request.post(
+            self.url + "/api/v1/login",
+            data={"name": user[0], "password": user[1]},
+            headers={"Origin": self.url},
+        )
+        assert reply.ok, reply.text()
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -264,9 +294,10 @@ class Appliance:
 
     def api(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
 
@@ -284,6 +315,16 @@ class Appliance:
 @pytest.fixture
 def appliance(tmp_path: Path) -> Iterator[Appliance]:
     running = Appliance(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def new_appliance(tmp_path: Path) -> Iterator[Appliance]:
+    """An appliance as it leaves the SD card: no accounts, a setup code."""
+    running = Appliance(tmp_path / "data", claimed=False)
     try:
         yield running
     finally:

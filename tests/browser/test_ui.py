@@ -96,7 +96,7 @@ def test_start_and_stop_an_output(appliance: Appliance, page: Page) -> None:
     out2.get_by_role("button", name="Start").click()
     expect(out2).to_have_attribute("data-state", "active")
     expect(out2.locator('[data-field="time_left"]')).to_have_text("until stopped")
-    expect(out2.locator('[data-field="cause"]')).to_have_text("user: web")
+    expect(out2.locator('[data-field="cause"]')).to_have_text("user: admin")  # the logged-in user
     expect(page.locator("[data-action-message]")).to_have_text("Output 2 started until stopped.")
     out2.get_by_role("button", name="Stop").click()
     expect(out2).to_have_attribute("data-state", "idle")

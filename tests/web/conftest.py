@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.auth.passwords import hash_password
+from app.auth.store import AuthStore, Role
 from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
@@ -28,7 +30,28 @@ def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", pins="mock", timezone="Europe/Brussels")
+    return Settings(
+        data_dir=tmp_path / "data",
+        pins="mock",
+        timezone="Europe/Brussels",
+        allowed_hosts=["testserver"],  # the TestClient's Host
+    )
+
+
+ADMIN = ("admin", "a long admin passphrase")
+
+
+@pytest.fixture
+def admin_token(settings: Settings) -> str:
+    """An admin account and an admin API token, made on the device as an installer
+    would (the first through setup, here straight into the accounts database)."""
+    store = AuthStore(settings.auth_db_path)
+    try:
+        store.create_first_admin(ADMIN[0], hash_password(ADMIN[1]))
+        secret, _ = store.new_token("tests", Role.ADMIN, ADMIN[0])
+    finally:
+        store.close()
+    return secret
 
 
 @pytest.fixture
@@ -43,6 +66,9 @@ def io(settings: Settings) -> Iterator[IoProcess]:
 
 
 @pytest.fixture
-def client(settings: Settings, io: IoProcess) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+def client(settings: Settings, io: IoProcess, admin_token: str) -> Iterator[TestClient]:
+    """A client with an admin API token (the access rules have their own tests)."""
+    with TestClient(
+        create_app(settings), headers={"Authorization": f"Bearer {admin_token}"}
+    ) as test_client:
         yield test_client

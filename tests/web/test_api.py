@@ -62,7 +62,7 @@ def test_manual_start_for_a_time_and_stop(client: TestClient) -> None:
     response = client.post("/api/v1/outputs/2/start", json={"duration_s": 30})
     assert response.status_code == 200
     out = response.json()["outputs"][1]
-    assert out["active"] and out["cause"] == "user" and out["source"] == "web"
+    assert out["active"] and out["cause"] == "user" and out["source"] == "token:tests"
     assert 25_000 < out["time_left_ms"] <= 30_000 and not out["latched"]
     response = client.post("/api/v1/outputs/2/stop")
     assert response.status_code == 200 and not response.json()["outputs"][1]["active"]
@@ -108,7 +108,7 @@ def test_changing_an_input_from_no_to_nc_takes_effect_at_once(client: TestClient
     wait_for(lambda: status(client)["inputs"][0]["alarm"])
     wait_for(lambda: status(client)["outputs"][0]["active"])
     change = wait_for(lambda: events(client, kind="config"))[0]
-    assert change["source"] == "web"
+    assert change["source"] == "token:tests"  # who changed it
     assert change["detail"]["old"]["inputs"][0]["contact"] == "NO"
     assert change["detail"]["new"]["inputs"][0]["contact"] == "NC"
     assert client.get("/api/v1/config").json()["inputs"][0]["contact"] == "NC"

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.web.deps import WEB_USER, State, check_number
+from app.web.deps import State, check_number
 from app.web.errors import NotFoundError
 from app.web.models import SimButton, SimContact, StartRequest, Status
+from app.web.security import Operator
 
 router = APIRouter(tags=["actions"])
 
@@ -18,28 +19,30 @@ InputNumber = Annotated[int, Path(description="1-based input number")]
 
 
 @router.post("/outputs/{n}/start")
-async def start_output(state: State, n: OutputNumber, body: StartRequest | None = None) -> Status:
+async def start_output(
+    state: State, who: Operator, n: OutputNumber, body: StartRequest | None = None
+) -> Status:
     """Start output ``n`` by hand, for ``duration_s`` or until stopped (a latch that
     survives a restart). Returns the new status."""
     check_number("output", n, len((await state.status()).outputs))
     seconds = None if body is None else body.duration_s
     duration_ms = None if seconds is None else round(seconds * 1000)
-    await state.io("start", output=n, duration_ms=duration_ms, user=WEB_USER)
+    await state.io("start", output=n, duration_ms=duration_ms, user=who.name)
     return await state.status()
 
 
 @router.post("/outputs/{n}/stop")
-async def stop_output(state: State, n: OutputNumber) -> Status:
+async def stop_output(state: State, who: Operator, n: OutputNumber) -> Status:
     """Stop output ``n``: manual and automatic activations both end."""
     check_number("output", n, len((await state.status()).outputs))
-    await state.io("stop", output=n, user=WEB_USER)
+    await state.io("stop", output=n, user=who.name)
     return await state.status()
 
 
 @router.post("/trigger")
-async def trigger(state: State) -> Status:
+async def trigger(state: State, who: Operator) -> Status:
     """The manual trigger: does what the physical button is configured to do."""
-    await state.io("trigger", user=WEB_USER)
+    await state.io("trigger", user=who.name)
     return await state.status()
 
 
@@ -51,7 +54,7 @@ async def _simulated(state: State) -> Status:
 
 
 @router.post("/simulation/inputs/{n}")
-async def simulate_input(state: State, n: InputNumber, body: SimContact) -> Status:
+async def simulate_input(state: State, who: Operator, n: InputNumber, body: SimContact) -> Status:
     """Simulated pins only (404 otherwise): close or open input ``n``'s contact."""
     check_number("input", n, len((await _simulated(state)).inputs))
     await state.io("sim", action="close" if body.closed else "open", input=n)
@@ -59,7 +62,7 @@ async def simulate_input(state: State, n: InputNumber, body: SimContact) -> Stat
 
 
 @router.post("/simulation/button")
-async def simulate_button(state: State, body: SimButton) -> Status:
+async def simulate_button(state: State, who: Operator, body: SimButton) -> Status:
     """Simulated pins only (404 otherwise): press or release the manual button."""
     await _simulated(state)
     await state.io("sim", action="press" if body.pressed else "release")

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
 from app.io.protocol import ControlError, IoUnavailableError
-from app.web.deps import WEB_USER, State, check_number
+from app.web.deps import State, check_number
 from app.web.errors import ApiError, invalid
 from app.web.models import HealthyRelay
+from app.web.security import Admin, Principal
 
 router = APIRouter(tags=["configuration"])
 
@@ -28,7 +29,7 @@ async def current(state: State) -> Config:
     return Config.model_validate(await state.io("config-get"))
 
 
-async def change(state: State, edit: Callable[[Doc], None]) -> Config:
+async def change(state: State, edit: Callable[[Doc], None], who: Principal) -> Config:
     """Apply ``edit`` to a copy of the running configuration, validate the whole
     document, and have the io process store and apply it. One change at a time."""
     async with state.config_lock:
@@ -39,7 +40,7 @@ async def change(state: State, edit: Callable[[Doc], None]) -> Config:
         except ValidationError as exc:
             raise invalid(exc) from None
         try:
-            await state.io("config-set", config=new.model_dump(mode="json"), user=WEB_USER)
+            await state.io("config-set", config=new.model_dump(mode="json"), user=who.name)
         except IoUnavailableError:
             raise
         except ControlError as exc:
@@ -67,14 +68,14 @@ async def export_config(
 
 
 @router.put("/config")
-async def import_config(state: State, body: Config) -> Config:
+async def import_config(state: State, who: Admin, body: Config) -> Config:
     """Replace the whole configuration (an exported file). It must fit this board."""
 
     def replace(doc: Doc) -> None:
         doc.clear()
         doc.update(body.model_dump(mode="json"))
 
-    return await change(state, replace)
+    return await change(state, replace, who)
 
 
 async def _read(state: State, section: str, n: int) -> Any:
@@ -83,12 +84,12 @@ async def _read(state: State, section: str, n: int) -> Any:
     return getattr(config, section)[n - 1]
 
 
-async def _write(state: State, section: str, n: int, body: BaseModel) -> Any:
+async def _write(state: State, section: str, n: int, body: BaseModel, who: Principal) -> Any:
     def edit(doc: Doc) -> None:
         _item(doc, section, n)
         doc[section][n - 1] = body.model_dump(mode="json")
 
-    return getattr(await change(state, edit), section)[n - 1]
+    return getattr(await change(state, edit, who), section)[n - 1]
 
 
 @router.get("/inputs")
@@ -103,9 +104,9 @@ async def get_input(state: State, n: Number) -> InputConfig:
 
 
 @router.put("/inputs/{n}")
-async def put_input(state: State, n: Number, body: InputConfig) -> InputConfig:
+async def put_input(state: State, who: Admin, n: Number, body: InputConfig) -> InputConfig:
     """Change every setting of input ``n``; applied at once, without a restart."""
-    item: InputConfig = await _write(state, "inputs", n, body)
+    item: InputConfig = await _write(state, "inputs", n, body, who)
     return item
 
 
@@ -121,9 +122,9 @@ async def get_output(state: State, n: Number) -> OutputConfig:
 
 
 @router.put("/outputs/{n}")
-async def put_output(state: State, n: Number, body: OutputConfig) -> OutputConfig:
+async def put_output(state: State, who: Admin, n: Number, body: OutputConfig) -> OutputConfig:
     """Change every setting of output ``n``; applied at once, without a restart."""
-    item: OutputConfig = await _write(state, "outputs", n, body)
+    item: OutputConfig = await _write(state, "outputs", n, body, who)
     return item
 
 
@@ -133,13 +134,13 @@ async def get_button(state: State) -> ButtonConfig:
 
 
 @router.put("/button")
-async def put_button(state: State, body: ButtonConfig) -> ButtonConfig:
+async def put_button(state: State, who: Admin, body: ButtonConfig) -> ButtonConfig:
     """What the physical button (and the manual trigger) does."""
 
     def edit(doc: Doc) -> None:
         doc["button"] = body.model_dump(mode="json")
 
-    return (await change(state, edit)).button
+    return (await change(state, edit, who)).button
 
 
 @router.get("/healthy-relay")
@@ -148,11 +149,11 @@ async def get_healthy_relay(state: State) -> HealthyRelay:
 
 
 @router.put("/healthy-relay")
-async def put_healthy_relay(state: State, body: HealthyRelay) -> HealthyRelay:
+async def put_healthy_relay(state: State, who: Admin, body: HealthyRelay) -> HealthyRelay:
     """The output energised only while the appliance is alive (wire it to an NC
     DVR input: the DVR raises an alarm when the bridge dies); null for none."""
 
     def edit(doc: Doc) -> None:
         doc["healthy_output"] = body.output
 
-    return HealthyRelay(output=(await change(state, edit)).healthy_output)
+    return HealthyRelay(output=(await change(state, edit, who)).healthy_output)

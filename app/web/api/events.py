@@ -12,11 +12,19 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.eventlog.queries import MAX_LIMIT, counts_per_bucket, events_after, iter_events, newest
+from app.eventlog.queries import (
+    MAX_INTEGER,
+    MAX_LIMIT,
+    counts_per_bucket,
+    events_after,
+    iter_events,
+    newest,
+)
 from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State
+from app.web.errors import JSON_ERRORS
 from app.web.live import LiveItem
 from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, status_from_io
 from app.web.summary import summary
@@ -165,11 +173,29 @@ def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
     return ServerSentEvent(event=item.kind, data=item.data)
 
 
-@router.get("/events/stream", response_class=EventSourceResponse)
+def _seq(text: str | None) -> int | None:
+    """A Last-Event-ID as the seq it names (None: absent, or not one of ours).
+
+    >>> _seq("42"), _seq("²"), _seq("99999999999999999999"), _seq(None)
+    (42, None, None, None)
+    """
+    if not text or not (text.isascii() and text.isdigit()) or int(text) > MAX_INTEGER:
+        return None
+    return int(text)
+
+
+@router.get(
+    "/events/stream",
+    response_class=EventSourceResponse,
+    responses=JSON_ERRORS,  # its errors are JSON, not events
+)
 async def stream(
     state: State,
     after: Annotated[
-        int | None, Query(description="replay events with a higher seq first (from the log)")
+        int | None,
+        Query(
+            ge=0, le=MAX_INTEGER, description="replay events with a higher seq first (from the log)"
+        ),
     ] = None,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> AsyncIterable[ServerSentEvent]:
@@ -180,8 +206,8 @@ async def stream(
     queue = feed.subscribe()
     try:
         high = after
-        if last_event_id and last_event_id.isdigit():
-            high = max(high or 0, int(last_event_id))
+        if (seq := _seq(last_event_id)) is not None:
+            high = max(high or 0, seq)
         yield ServerSentEvent(comment="AlarmBridge live stream", retry=RECONNECT_MS)
         if high is not None and state.settings.db_path.exists():
             replayed = 0

@@ -4,18 +4,20 @@ configuration, and the timeline they give every input and output."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.schedules import Schedule
 from app.schedules import timeline as tl
-from app.schedules.calendar import DAY_US
-from app.timefmt import local_iso, parse_moment
+from app.schedules.calendar import DAY_US, to_us
+from app.timefmt import TimeFormatError, local_iso, parse_moment
 from app.web.api.config import Doc, change, current
 from app.web.deps import State
 from app.web.errors import ApiError, NotFoundError
 from app.web.models import OffsetChangeOut, SegmentOut, TimelineOut, TimelineRow
+from app.web.security import Admin
 
 router = APIRouter(tags=["schedules"])
 
@@ -44,7 +46,7 @@ async def list_schedules(state: State) -> list[Schedule]:
 
 
 @router.post("/schedules", status_code=201)
-async def create_schedule(state: State, body: Schedule) -> Schedule:
+async def create_schedule(state: State, who: Admin, body: Schedule) -> Schedule:
     """Add a schedule; then choose it on an input (arming) or an output (timed)."""
 
     def edit(doc: Doc) -> None:
@@ -52,7 +54,7 @@ async def create_schedule(state: State, body: Schedule) -> Schedule:
             raise ApiError(f"a schedule named {body.name!r} exists already", status=409)
         doc["schedules"].append(body.model_dump(mode="json"))
 
-    return _named((await change(state, edit)).schedules, body.name)
+    return _named((await change(state, edit, who)).schedules, body.name)
 
 
 @router.get("/schedules/{name}")
@@ -61,7 +63,7 @@ async def get_schedule(state: State, name: Name) -> Schedule:
 
 
 @router.put("/schedules/{name}")
-async def put_schedule(state: State, name: Name, body: Schedule) -> Schedule:
+async def put_schedule(state: State, who: Admin, name: Name, body: Schedule) -> Schedule:
     """Replace a schedule. A new name is carried over to every input and output
     using it. Applied at once: inputs and outputs follow the new windows."""
 
@@ -74,11 +76,11 @@ async def put_schedule(state: State, name: Name, body: Schedule) -> Schedule:
             if item.get("schedule") == name:
                 item["schedule"] = body.name
 
-    return _named((await change(state, edit)).schedules, body.name)
+    return _named((await change(state, edit, who)).schedules, body.name)
 
 
 @router.delete("/schedules/{name}", status_code=204)
-async def delete_schedule(state: State, name: Name) -> Response:
+async def delete_schedule(state: State, who: Admin, name: Name) -> Response:
     """Delete a schedule that no input or output uses."""
 
     def edit(doc: Doc) -> None:
@@ -97,7 +99,7 @@ async def delete_schedule(state: State, name: Name) -> Response:
             )
         del doc["schedules"][i]
 
-    await change(state, edit)
+    await change(state, edit, who)
     return Response(status_code=204)
 
 
@@ -134,9 +136,15 @@ def timeline_out(timeline: tl.Timeline, tz: Any, zone: str) -> TimelineOut:
     )
 
 
+# a week and its time zones from there stay inside the calendar's years 1-9999
+EARLIEST_US, LATEST_US = (to_us(datetime(y, 1, 1, tzinfo=UTC)) for y in (2, 9999))
+
+
 async def build_timeline(state: State, span: str, start: str | None) -> tl.Timeline:
     tz = state.settings.tz
     begin = time.time_ns() // 1000 if start is None else parse_moment(start, tz)
+    if not EARLIEST_US <= begin < LATEST_US:
+        raise TimeFormatError(f"a timeline starts in the years 2 to 9998, not at {start!r}")
     config = await current(state)
     return tl.build(config, tz, begin, begin + SPANS[span])
 

@@ -22,35 +22,6 @@
     document.dispatchEvent(new CustomEvent(name, { detail }));
   }
 
-  AB.api = async function (method, path, payload) {
-    const options = { method, headers: { Accept: "application/json" } };
-    if (payload !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(payload);
-    }
-    let response;
-    try {
-      response = await fetch(path, options);
-    } catch (err) {
-      const error = new Error("the appliance cannot be reached (" + err.message + ")");
-      error.problems = [];
-      throw error;
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      data = null;
-    }
-    if (!response.ok) {
-      const error = new Error((data && data.error) || "the request failed (HTTP " + response.status + ")");
-      error.status = response.status;
-      error.problems = (data && data.problems) || [];
-      throw error;
-    }
-    return data;
-  };
-
   AB.clock = function (event) {
     return event.local.slice(0, 19).replace("T", " ");
   };
