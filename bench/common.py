@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import secrets
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,12 @@ WORK = REPO / "bench" / ".work"
 CACHE = REPO / "bench" / ".cache"
 DOC = REPO / "docs" / "performance.md"
 CHARTS = REPO / "docs" / "img" / "perf"
+
+#: the API token every AlarmBridge web process of this run accepts (see
+#: bench.procs.claim); in the environment so load generators started as
+#: subprocesses send it too
+TOKEN = os.environ.setdefault("AB_BENCH_TOKEN", "abt_" + secrets.token_urlsafe(32))
+AUTH = f"Authorization: Bearer {TOKEN}"
 
 MS = 1e3  # seconds -> milliseconds
 Tool = Literal["wrk", "python"]  # what makes HTTP load

@@ -39,7 +39,7 @@ from bench.baselines import BareBoard
 from bench.common import MS, Check, Context, Stopwatch, Target, checks_json, quantile_curve, summary
 from bench.data import cached, copy_into
 from bench.pins import PinWatch, last_change
-from bench.procs import CLI, Proc, bench_config, board_file, http_get, wait_http
+from bench.procs import CLI, Proc, bench_config, board_file, claim, http_get, wait_http
 
 CONNECTIONS = 50
 WAIT_S = 2.0  # an edge whose relay has not changed by then is counted as missed
@@ -226,6 +226,7 @@ def _web(ctx: Context, io: _Io) -> tuple[Proc, int]:
     from bench.common import free_port
 
     port = free_port()
+    claim(io.data_dir)
     argv = [*CLI, "web", "--data-dir", str(io.data_dir), "--port", str(port)]
     web = Proc("web", argv, io.data_dir / "web.log").start()
     wait_http(port, "/api/v1/status", proc=web)

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bench.common import Tool
+from bench.common import AUTH, Tool
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
@@ -80,6 +80,8 @@ def _wrk_argv(port: int, path: str, connections: int, seconds: float) -> list[st
         "--timeout",
         "10s",
         "--latency",
+        "-H",
+        AUTH,
         f"http://127.0.0.1:{port}{path}",
     ]
 

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import summary
+from bench.common import AUTH, summary
 
 
 class _Counter:
@@ -80,7 +80,7 @@ async def _worker(
     writer: asyncio.StreamWriter | None = None
     while not stop.is_set() and counter.take():
         path = next(paths)
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{AUTH}\r\n\r\n".encode()
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.auth.passwords import hash_password
+from app.auth.store import AuthStore, Role
 from app.io.protocol import Client, ControlError
-from bench.common import REPO, free_port
+from bench.common import REPO, TOKEN, free_port
 
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "app.cli"]
@@ -92,11 +94,24 @@ class Proc:
         return self.popen.returncode
 
 
+def claim(data_dir: Path) -> None:
+    """Give the appliance in ``data_dir`` an admin and the run's API token (as an
+    installer would after setup), so its web process answers the benches."""
+    store = AuthStore(data_dir / "auth.db")
+    try:
+        if not store.has_users():
+            store.create_first_admin("bench", hash_password("bench admin passphrase"))
+        if not any(t.created_by == "bench" and t.name == "bench" for t in store.tokens()):
+            store.new_token("bench", Role.ADMIN, "bench", secret=TOKEN)
+    finally:
+        store.close()
+
+
 def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    """One GET on 127.0.0.1:``port``: (status, body)."""
+    """One GET on 127.0.0.1:``port`` with the run's token: (status, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -211,6 +226,7 @@ class Stack:
         """Start both (io first, as the supervisor does) and wait until the web
         process answers ``/api/v1/status`` with 200 (which needs the io process)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        claim(self.data_dir)
         common = ["--data-dir", str(self.data_dir)]
         if io:
             hw = ["--pins", "mock", *board_args(self.data_dir, self.channels)]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app.io.protocol import Client, ControlError, Subscription
+from bench.common import AUTH
 
 Receipt = tuple[int, int, int, int]  # client (-1 = direct), seq, edge mono_ns, received mono_ns
 
@@ -66,7 +67,7 @@ async def _client(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
+        f"Accept: text/event-stream\r\n{AUTH}\r\n\r\n".encode()
     )
     chunked = await _read_headers(reader)
     connected.append(n)

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import Check, Context, Target, checks_json, free_port
 from bench.data import cached, copy_into
-from bench.procs import CLI, PYTHON, Proc, wait_http, wait_io
+from bench.procs import CLI, PYTHON, Proc, claim, wait_http, wait_io
 
 NOTES = {
     "startup.safe": "Before the relays are claimed the io process imports everything it "
@@ -96,6 +96,7 @@ def io_start(data_dir: Path) -> dict[str, float]:
 
 def run_start(data_dir: Path, log: Path) -> float:
     port = free_port()
+    claim(data_dir)
     argv = [*CLI, "run", "--pins", "mock", "--data-dir", str(data_dir), "--port", str(port)]
     proc = Proc("run", argv, log).start()
     try:

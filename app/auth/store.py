@@ -343,9 +343,15 @@ class AuthStore:
             None if revoked is None else int(revoked),
         )
 
-    def new_token(self, name: str, role: Role, created_by: str) -> tuple[str, Token]:
-        """A new token: (the secret, shown once; its record)."""
-        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    def new_token(
+        self, name: str, role: Role, created_by: str, secret: str | None = None
+    ) -> tuple[str, Token]:
+        """A new token: (the secret, shown once; its record). ``secret``: provision
+        one made elsewhere (at least 32 random characters after the prefix)."""
+        if secret is None:
+            secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        elif not secret.startswith(TOKEN_PREFIX) or len(secret) < len(TOKEN_PREFIX) + 32:
+            raise AuthError(f"a token starts with {TOKEN_PREFIX} and has 32 characters more")
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO tokens (name, role, token_hash, prefix, created_by, created_us)"

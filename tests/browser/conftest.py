@@ -275,6 +275,11 @@ class Appliance:
         except OSError:
             return False
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header that lets a plain HTTP client in (the admin's API token)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def login(self, context: BrowserContext, user: tuple[str, str] = ADMIN) -> None:
         """Log ``context`` in (its pages then share the session cookie)."""
         reply = context.request.post(
@@ -294,9 +299,7 @@ class Appliance:
 
     def api(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {"Content-Type": "application/json", **self.auth}
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())

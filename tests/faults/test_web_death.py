@@ -25,7 +25,8 @@ from tests.web.conftest import wait_for
 def answers(appliance: Appliance, path: str) -> str | None:
     """The page's text, or None while nothing answers there."""
     try:
-        with urllib.request.urlopen(appliance.url + path, timeout=2) as reply:
+        request = urllib.request.Request(appliance.url + path, headers=appliance.auth)
+        with urllib.request.urlopen(request, timeout=2) as reply:
             return str(reply.read().decode())
     except (OSError, urllib.error.URLError):
         return None
@@ -34,7 +35,8 @@ def answers(appliance: Appliance, path: str) -> str | None:
 def replayed(appliance: Appliance, after: int, wanted: set[int]) -> set[int]:
     """The event ids the live stream sends first to a browser that last saw ``after``."""
     request = urllib.request.Request(
-        appliance.url + "/api/v1/events/stream", headers={"Last-Event-ID": str(after)}
+        appliance.url + "/api/v1/events/stream",
+        headers={"Last-Event-ID": str(after), **appliance.auth},
     )
     seen: set[int] = set()
     deadline = time.monotonic() + 5
