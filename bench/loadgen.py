@@ -38,24 +38,26 @@ class _Counter:
         return True
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    """Read one response; return its status. Handles Content-Length and chunked."""
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """A response's status and headers (names in lower case)."""
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionError("closed")
-    status = int(status_line.split()[1])
-    length: int | None = None
-    chunked = False
+    headers = {}
     while True:
         line = await reader.readline()
         if line in (b"\r\n", b"\n", b""):
             break
         name, _, value = line.decode("latin-1").partition(":")
-        name = name.strip().lower()
-        if name == "content-length":
-            length = int(value.strip())
-        elif name == "transfer-encoding" and "chunked" in value.lower():
-            chunked = True
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Read one response; return its status. Handles Content-Length and chunked."""
+    status, headers = await read_head(reader)
+    length = int(headers.get("content-length", 0))
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
     if chunked:
         while True:
             size = int((await reader.readline()).split(b";")[0], 16)

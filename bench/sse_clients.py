@@ -27,23 +27,17 @@ from typing import Any
 
 from app.io.protocol import Client, ControlError, Subscription
 from bench.common import AUTH
+from bench.loadgen import read_head
 
 Receipt = tuple[int, int, int, int]  # client (-1 = direct), seq, edge mono_ns, received mono_ns
 
 
 async def _read_headers(reader: asyncio.StreamReader) -> bool:
-    status = await reader.readline()
-    chunked = False
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        if name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
-            chunked = True
-    if b" 200 " not in status:
-        raise ConnectionError(f"stream answered {status!r}")
-    return chunked
+    """Whether the stream's answer is chunked (it must be a 200)."""
+    status, headers = await read_head(reader)
+    if status != 200:
+        raise ConnectionError(f"stream answered {status}")
+    return "chunked" in headers.get("transfer-encoding", "").lower()
 
 
 async def _chunks(reader: asyncio.StreamReader, chunked: bool) -> Any:
