@@ -233,6 +233,16 @@ def _web(ctx: Context, io: _Io) -> tuple[Proc, int]:
     return web, port
 
 
+def _settle(found: list[float], quiet_s: float = 0.1, limit_s: float = 2.0) -> None:
+    """Wait until ``found`` has stopped growing for ``quiet_s`` (at most ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    size, since = len(found), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.01)
+        if len(found) != size:
+            size, since = len(found), time.monotonic()
+
+
 def _phase(io: _Io, edges: int, seed: int) -> dict[str, Any]:
     io.commit_lat.clear()
     io.record_commits = True
@@ -240,6 +250,7 @@ def _phase(io: _Io, edges: int, seed: int) -> dict[str, Any]:
     lat, missed = io.drive(edges, seed)
     took = watch.elapsed()
     io.io.writer.flush(10)
+    _settle(io.commit_lat)  # the commit callbacks run just after the commit
     io.record_commits = False
     return {
         "edges": edges,
