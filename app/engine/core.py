@@ -7,26 +7,24 @@ written; events leave through ``emit``, which must never block.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, tzinfo
 from typing import Any
 
 from app.clock import Clock
-from app.config import ArmedBy, Config, InputConfig, InputKind
+from app.config import Config, InputConfig, InputKind
+from app.engine.arming import Arming
 from app.engine.inputs import MS, InputChannel, S
-from app.engine.outputs import FOREVER, OutputChannel
+from app.engine.outputs import OutputChannel
 from app.engine.schedules import ScheduleBook
+from app.engine.wallclock import WallClockWatch
 from app.events import Cause, EventStamper, Kind, NewEvent
-from app.schedules.calendar import DAY_US, transitions
+from app.schedules.calendar import DAY_US
 from app.timefmt import utc_iso
 from hardware import Board, ContactChange
 
-log = logging.getLogger(__name__)
-
 RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
 EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
-CLOCK_STEP_NS = 2 * S  # a wall-clock jump larger than this, against monotonic time, is a step
 STEP_DETAIL_MAX_US = 7 * DAY_US  # longer steps do not list the schedule changes they cross
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
 
@@ -37,7 +35,7 @@ def _check_fits(config: Config, board: Board) -> None:
         raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
 
 
-class Engine:
+class Engine(Arming):
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
     def __init__(
@@ -71,16 +69,10 @@ class Engine:
         self.panel_armed = False
         self.running = False
         self._utc = clock.utc_us()  # the wall clock as of this tick: one answer per tick
-        self._wall_offset: int | None = None  # utc - monotonic at the last tick, in ns
+        self._wall = WallClockWatch()
         self._after_step = False
 
     # -- events ---------------------------------------------------------------
-
-    def _event(self, kind: Kind, state: str, cause: Cause, **kw: Any) -> None:
-        try:
-            self.emit(self.stamper.make(kind, state, cause, **kw))
-        except Exception:  # the relay path never fails because of the log
-            log.exception("emitting an event failed")
 
     def set_fault(
         self, key: str, active: bool, message: str, *, logged: bool = True, **detail: Any
@@ -103,67 +95,6 @@ class Engine:
                 channel=channel,
                 detail=info,
             )
-
-    # -- arming ---------------------------------------------------------------
-
-    def _armed(self, ch: InputChannel) -> bool:
-        by = ch.cfg.armed_by
-        scheduled = self.schedules.is_active(ch.cfg.schedule, self._utc)
-        if by is ArmedBy.SCHEDULE:
-            return scheduled
-        if by is ArmedBy.PANEL:
-            return self.panel_armed
-        return scheduled and self.panel_armed
-
-    def _acts(self, ch: InputChannel) -> bool:
-        kind = ch.cfg.kind
-        if not ch.cfg.enabled or kind is InputKind.ARMED_STATE:
-            return False
-        return kind is not InputKind.ALARM or self._armed(ch)
-
-    def _linked(self, ch: InputChannel) -> Iterable[OutputChannel]:
-        return (self.outputs[n - 1] for n in ch.cfg.outputs)
-
-    def _arming_of(self, ch: InputChannel) -> bool | None:
-        """Armed now, for an enabled alarm input; None for every other input."""
-        if ch.cfg.kind is not InputKind.ALARM or not ch.cfg.enabled:
-            return None
-        return self._armed(ch)
-
-    def _rearm(self, now: int, cause: Cause, source: str | None, drive: bool = True) -> None:
-        """Log every alarm input whose arming changed; one already in alarm then
-        drives its outputs (armed) or lets them go (disarmed)."""
-        for ch in self.inputs:
-            armed = self._arming_of(ch)
-            if armed == ch.armed:
-                continue
-            was, ch.armed = ch.armed, armed
-            if armed is None or was is None:  # became or stopped being an alarm input
-                continue
-            detail: dict[str, Any] = {
-                "schedule": ch.cfg.schedule,
-                "armed_by": str(ch.cfg.armed_by),
-                "in_alarm": ch.alarm,
-            }
-            if self._after_step:
-                detail["clock_step"] = True
-            by = source
-            if by is None and ch.cfg.armed_by is not ArmedBy.PANEL:
-                by = ch.cfg.schedule
-            self._event(
-                Kind.INPUT,
-                "armed" if armed else "disarmed",
-                cause,
-                channel=ch.name,
-                source=by,
-                detail=detail,
-            )
-            if drive and ch.alarm:
-                for out in self._linked(ch):
-                    if armed:
-                        out.trigger(ch.name, cause, now)
-                    else:
-                        out.release(ch.name)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -317,17 +248,6 @@ class Engine:
             elif not ch.alarm:
                 out.release(ch.name)
 
-    def _update_panel(self, now: int, source: str | None = None) -> None:
-        """Follow the panel's armed-state inputs; with ``source`` (the input that
-        changed), re-arm the inputs armed by the panel."""
-        self.panel_armed = any(
-            ch.alarm and ch.cfg.enabled
-            for ch in self.inputs
-            if ch.cfg.kind is InputKind.ARMED_STATE
-        )
-        if source is not None:
-            self._rearm(now, Cause.INPUT, source)
-
     def _button_settled(self, ch: InputChannel, now: int) -> None:
         if not ch.stable:
             return
@@ -441,11 +361,9 @@ class Engine:
         """Notice a step of the wall clock (NTP sync after boot, a manual change):
         log it with the old and new time, then let this tick re-evaluate every
         schedule once at the new time."""
-        offset = self._utc * 1000 - now
-        last, self._wall_offset = self._wall_offset, offset
-        if last is None or abs(offset - last) <= CLOCK_STEP_NS:
+        old = self._wall.check(now, self._utc)
+        if old is None:
             return
-        old = (last + now) // 1000  # what the wall clock would read without the step
         new = self._utc
         detail: dict[str, Any] = {
             "old": utc_iso(old),
@@ -453,24 +371,12 @@ class Engine:
             "step_s": round((new - old) / 1e6, 3),
         }
         if abs(new - old) <= STEP_DETAIL_MAX_US:
-            crossed = self._crossed(min(old, new), max(old, new))
+            used = self._schedules_in_use()
+            crossed = self.schedules.changes_between(used, min(old, new), max(old, new))
             if crossed:
                 detail["skipped" if new > old else "replayed"] = crossed
         self._event(Kind.SYSTEM, "clock-step", Cause.SYSTEM, detail=detail)
         self._after_step = True
-
-    def _crossed(self, start: int, end: int) -> dict[str, list[str]]:
-        """The changes of every schedule in use between ``start`` and ``end``."""
-        crossed = {}
-        for name in sorted(n for n in self._schedules_in_use() if n is not None):
-            plan = self.schedules.plan(name)
-            if plan is not None:
-                changes = transitions(plan, self.tz, start, end)
-                if changes:
-                    crossed[name] = [
-                        f"{'on' if on else 'off'} {utc_iso(at)}" for at, on in changes[:20]
-                    ]
-        return crossed
 
     # -- operator commands ----------------------------------------------------
 
@@ -559,41 +465,16 @@ class Engine:
             "running": self.running,
             "panel_armed": self.panel_armed,
             "inputs": [
-                {
-                    "name": ch.name,
-                    "enabled": ch.cfg.enabled,
-                    "kind": str(ch.cfg.kind),
-                    "contact_type": str(ch.cfg.contact),
-                    "schedule": ch.cfg.schedule,
-                    "armed_by": str(ch.cfg.armed_by),
-                    "supervised": False,
-                    "contact": "closed" if ch.raw else "open",
-                    "alarm": ch.alarm,
+                ch.status()
+                | {
                     "armed": self._armed(ch) if ch.cfg.kind is InputKind.ALARM else None,
                     "acts": self._acts(ch),
-                    "chattering": ch.chattering,
-                    "stuck": ch.stuck,
                 }
                 for ch in self.inputs
             ],
             "outputs": [
-                {
-                    "name": o.name,
-                    "dvr_channel": o.cfg.dvr_channel,
-                    "active": o.active,
-                    "energised": bool(self._energised[n]),
-                    "healthy_relay": self._is_healthy(o),
-                    "mode": o.cfg.mode,
-                    "hold": o.cfg.hold,
-                    "schedule": o.cfg.schedule,
-                    "scheduled": o.scheduled,
-                    "latched": o.latched,
-                    "time_left_ms": o.time_left_ms(now),
-                    "until_stopped": o.active
-                    and (o.manual_until == FOREVER or o.auto_until == FOREVER),
-                    "cause": str(o.cause) if o.active else None,
-                    "source": o.source if o.active else None,
-                }
+                o.status(now)
+                | {"energised": bool(self._energised[n]), "healthy_relay": self._is_healthy(o)}
                 for n, o in enumerate(self.outputs)
             ],
             "faults": [{"key": k, **v} for k, v in self.faults.items()],

@@ -6,6 +6,7 @@ Times are ``monotonic_ns`` values; nothing here reads a clock or touches a pin.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from app.config import Contact, InputConfig
 
@@ -42,6 +43,22 @@ class InputChannel:
     def alarm(self) -> bool:
         """The interpreted state: NO alarms when closed, NC when open."""
         return self.stable if self.cfg.contact is Contact.NO else not self.stable
+
+    def status(self) -> dict[str, Any]:
+        """What status shows of this input (the engine adds arming)."""
+        return {
+            "name": self.name,
+            "enabled": self.cfg.enabled,
+            "kind": str(self.cfg.kind),
+            "contact_type": str(self.cfg.contact),
+            "schedule": self.cfg.schedule,
+            "armed_by": str(self.cfg.armed_by),
+            "supervised": False,
+            "contact": "closed" if self.raw else "open",
+            "alarm": self.alarm,
+            "chattering": self.chattering,
+            "stuck": self.stuck,
+        }
 
     def reconfigure(self, cfg: InputConfig) -> None:
         self.cfg = cfg

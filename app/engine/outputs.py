@@ -9,6 +9,8 @@ Times are ``monotonic_ns``; nothing here reads a clock or touches a pin.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.config import OutputConfig
 from app.events import Cause
 
@@ -50,6 +52,24 @@ class OutputChannel:
     def latched(self) -> bool:
         """Started by hand until stopped (survives a restart)."""
         return self.manual_until == FOREVER
+
+    def status(self, now: int) -> dict[str, Any]:
+        """What status shows of this output (the engine adds its relay)."""
+        return {
+            "name": self.name,
+            "dvr_channel": self.cfg.dvr_channel,
+            "active": self.active,
+            "mode": self.cfg.mode,
+            "hold": self.cfg.hold,
+            "schedule": self.cfg.schedule,
+            "scheduled": self.scheduled,
+            "latched": self.latched,
+            "time_left_ms": self.time_left_ms(now),
+            "until_stopped": self.active
+            and (self.manual_until == FOREVER or self.auto_until == FOREVER),
+            "cause": str(self.cause) if self.active else None,
+            "source": self.source if self.active else None,
+        }
 
     def reconfigure(self, cfg: OutputConfig) -> None:
         self.cfg = cfg

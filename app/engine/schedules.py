@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, tzinfo
 
-from app.schedules import ALWAYS, Evaluator, Plan, Schedule
+from app.schedules import ALWAYS, Evaluator, Schedule
+from app.schedules.calendar import transitions
+from app.timefmt import utc_iso
 
 
 class ScheduleBook:
@@ -19,10 +21,6 @@ class ScheduleBook:
         self.tz = tz
         self._evaluators = {s.name: Evaluator(s.plan(), tz) for s in schedules}
 
-    def plan(self, name: str) -> Plan | None:
-        evaluator = self._evaluators.get(name)
-        return None if evaluator is None else evaluator.plan
-
     def names(self) -> list[str]:
         return [ALWAYS, *self._evaluators]
 
@@ -35,6 +33,19 @@ class ScheduleBook:
             return self._evaluators[name].active_at(utc_us)
         except KeyError:
             raise KeyError(f"unknown schedule {name!r}") from None
+
+    def changes_between(
+        self, names: Iterable[str | None], start_us: int, end_us: int, most: int = 20
+    ) -> dict[str, list[str]]:
+        """Each named schedule's changes in ``(start_us, end_us]``, as "on/off TIME"."""
+        crossed = {}
+        for name in sorted(n for n in set(names) if n in self._evaluators):
+            changes = transitions(self._evaluators[name].plan, self.tz, start_us, end_us)
+            if changes:
+                crossed[name] = [
+                    f"{'on' if on else 'off'} {utc_iso(t)}" for t, on in changes[:most]
+                ]
+        return crossed
 
     def next_change(self, names: Iterable[str | None], utc_us: int) -> int | None:
         """The first instant after ``utc_us`` at which any of ``names`` changes."""
