@@ -6,7 +6,6 @@ data directory.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,8 +26,6 @@ from app.web import access_pages, api, errors, pages
 from app.web.deps import WebState
 from app.web.live import LiveFeed
 from app.web.security import Guard, Viewer
-
-log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 
@@ -98,7 +95,6 @@ def announce_setup(settings: Settings) -> None:
         f"and enter the setup code {code} (also in {setup_code.code_path(settings.data_dir)}, "
         "or run 'alarmbridge setup-code')."
     )
-    log.warning("%s", text)
     print(text, file=sys.stderr, flush=True)
 
 
