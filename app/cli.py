@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     cli = [sys.executable, "-m", "app.cli"]
     where = ["--data-dir", str(settings.data_dir)]
+    if settings.web_dir is not None:
+        where += ["--web-dir", str(settings.web_dir)]
     hardware = ["--pins", settings.pins, "--board", settings.board]
     if settings.board_file is not None:
         hardware += ["--board-file", str(settings.board_file)]
@@ -179,22 +181,28 @@ def _parse_time(text: str | None) -> int | None:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from app.eventlog.database import make_engine
     from app.eventlog.queries import newest
 
     settings = _settings(args)
     if not settings.db_path.exists():
         raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
-    db = make_engine(settings.db_path)
-    page = newest(
-        db,
-        channel=args.channel,
-        kinds=args.kind or None,
-        since_us=_parse_time(args.since),
-        until_us=_parse_time(args.until),
-        limit=args.limit,
-    )
-    db.dispose()
+    db = make_engine(settings.db_path, read_only=True)
+    try:
+        page = newest(
+            db,
+            channel=args.channel,
+            kinds=args.kind or None,
+            since_us=_parse_time(args.since),
+            until_us=_parse_time(args.until),
+            limit=args.limit,
+        )
+    except OperationalError as exc:
+        raise UsageError(f"cannot read the event log at {settings.db_path}: {exc.orig}") from exc
+    finally:
+        db.dispose()
     rows = [e.to_json() for e in reversed(page.events)]
     emit = _emitter(args)
     for row in rows:
@@ -264,9 +272,9 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     store = AuthStore(settings.auth_db_path)
     try:
         if store.has_users():
-            setup_code.close(settings.data_dir)
+            setup_code.close(settings.web_state_dir)
             raise UsageError("setup is closed: this appliance has an admin already")
-        print(setup_code.ensure(settings.data_dir))
+        print(setup_code.ensure(settings.web_state_dir))
     finally:
         store.close()
     return 0
@@ -320,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--data-dir", type=Path, help="database and control socket (default ./data)"
+    )
+    common.add_argument(
+        "--web-dir",
+        type=Path,
+        help="the web process's accounts, setup code and certificate (default: the data dir)",
     )
     hw = argparse.ArgumentParser(add_help=False)
     hw.add_argument(

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         default=Path("data"),
         description="database and control socket ('/var/lib/alarmbridge' on the Pi)",
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="the web process's own files: accounts (auth.db), the setup code and the "
+        "TLS certificate (default: data_dir; '/var/lib/alarmbridge-web' on the Pi, so the web "
+        "process needs no write access to the event log)",
+    )
     pins: Literal["auto", "lgpio", "rpigpio", "mock"] = "auto"
     board: str = Field(default="default", description="a board preset, or 'custom' with board_file")
     board_file: Path | None = None
@@ -100,8 +106,13 @@ class Settings(BaseSettings):
         return self.data_dir / "alarmbridge.db"
 
     @property
+    def web_state_dir(self) -> Path:
+        """Where the web process keeps its own files (``web_dir``, else ``data_dir``)."""
+        return self.data_dir if self.web_dir is None else self.web_dir
+
+    @property
     def auth_db_path(self) -> Path:
-        return self.data_dir / "auth.db"
+        return self.web_state_dir / "auth.db"
 
     def tls_files(self) -> tuple[Path, Path] | None:
         """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
@@ -110,7 +121,7 @@ class Settings(BaseSettings):
         if self.tls == "self-signed":
             from app.web.tls import ensure_self_signed
 
-            return ensure_self_signed(self.data_dir / "tls")
+            return ensure_self_signed(self.web_state_dir / "tls")
         if self.tls_cert is None or self.tls_key is None:
             raise ValueError("tls 'own' needs --tls-cert and --tls-key (PEM files)")
         for path in (self.tls_cert, self.tls_key):

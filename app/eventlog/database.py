@@ -68,23 +68,39 @@ def _on_begin(connection: Connection) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(path: Path, *, must_exist: bool = False, **kwargs: Any) -> Engine:
+def _on_connect_reader(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # A read-only connection cannot set the journal mode; the writer has (WAL lets
+    # it read with a read-only -shm file while the io process has the log open).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def make_engine(
+    path: Path, *, must_exist: bool = False, read_only: bool = False, **kwargs: Any
+) -> Engine:
     """An engine for the SQLite file at ``path``, every connection set up as above.
 
     Reads: ``with engine.connect() as conn`` (a deferred transaction, never
     blocking the writer in WAL mode). Writes: ``with immediate(engine) as conn``.
     ``must_exist``: never create the file (readers: only the io process makes it).
+    ``read_only``: open it read-only (the web process: on the Pi it runs as a user
+    that may read the event log and not write it); implies ``must_exist``.
     """
-    if must_exist:
+    if must_exist or read_only:
         url = URL.create(
             "sqlite+pysqlite",
             database=f"file:{quote(str(path.resolve()))}",
-            query={"mode": "rw", "uri": "true"},
+            query={"mode": "ro" if read_only else "rw", "uri": "true"},
         )
     else:
         url = URL.create("sqlite+pysqlite", database=str(path))
     engine = create_engine(url, **kwargs)
-    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "connect", _on_connect_reader if read_only else _on_connect)
     event.listen(engine, "begin", _on_begin)
     return engine
 

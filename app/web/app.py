@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # NullPool: each read opens the file afresh, so a database the io process
         # has recovered (moved aside and recreated) is seen at once.
-        db = make_engine(settings.db_path, must_exist=True, poolclass=NullPool)
+        db = make_engine(settings.db_path, read_only=True, poolclass=NullPool)
         client = Client(settings.socket_path, timeout=5.0)
         feed = LiveFeed(client, db, settings.db_path)
         auth = AuthStore(
@@ -89,10 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def announce_setup(settings: Settings) -> None:
     """Until the first admin exists, say how to claim the appliance (on the
     console and in the journal, which only someone with the device can read)."""
-    code = setup_code.ensure(settings.data_dir)
+    code = setup_code.ensure(settings.web_state_dir)
     text = (
         f"AlarmBridge is not set up yet. Open http://{settings.host}:{settings.port}/setup "
-        f"and enter the setup code {code} (also in {setup_code.code_path(settings.data_dir)}, "
+        f"and enter the setup code {code} (also in {setup_code.code_path(settings.web_state_dir)}, "
         "or run 'alarmbridge setup-code')."
     )
     print(text, file=sys.stderr, flush=True)

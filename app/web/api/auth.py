@@ -162,7 +162,7 @@ async def setup(state: State, body: SetupIn, request: Request, response: Respons
     wait_us = await asyncio.to_thread(store.blocked_for_us, keys)
     if wait_us:
         raise _throttled(wait_us)
-    if not codes.matches(state.settings.data_dir, body.code):
+    if not codes.matches(state.settings.web_state_dir, body.code):
         await asyncio.to_thread(store.failed, keys)
         await audit(state, "setup-failed", body.name, request, reason="wrong setup code")
         raise AccessError("that is not the setup code shown by the appliance", 403)
@@ -171,7 +171,7 @@ async def setup(state: State, body: SetupIn, request: Request, response: Respons
     user = await asyncio.to_thread(store.create_first_admin, body.name, hashed)
     if user is None:  # another setup won the race
         raise ApiError("the appliance is set up already: log in instead", status=409)
-    codes.close(state.settings.data_dir)
+    codes.close(state.settings.web_state_dir)
     await asyncio.to_thread(store.succeeded, keys)
     await audit(state, "setup", user.name, request)
     return await asyncio.to_thread(_start_session, request, response, store, user.name)
