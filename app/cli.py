@@ -280,6 +280,17 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_firstboot(args: argparse.Namespace) -> int:
+    from app import firstboot
+
+    if args.print_template:
+        print(firstboot.TEMPLATE, end="")
+        return 0
+    if args.setup_code_only:
+        return firstboot.sync_setup_code(args.boot, _settings(args))
+    return firstboot.run(args.boot, args.root)
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -410,6 +421,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "setup-code", parents=[common], help="print the one-time code that claims the appliance"
     ).set_defaults(func=cmd_setup_code)
+    firstboot = sub.add_parser(
+        "firstboot",
+        parents=[common],
+        help="apply alarmbridge.txt from the SD card's boot partition (run as root at boot)",
+    )
+    firstboot.add_argument(
+        "--boot", type=Path, default=Path("/boot/firmware"), help="the boot partition"
+    )
+    firstboot.add_argument(
+        "--root", type=Path, default=Path("/"), help="the system to change (tests, image builds)"
+    )
+    firstboot.add_argument(
+        "--setup-code-only",
+        action="store_true",
+        help="only put the setup code on the boot partition (or remove it once claimed)",
+    )
+    firstboot.add_argument(
+        "--print-template",
+        action="store_true",
+        help="print a commented alarmbridge.txt to start from",
+    )
+    firstboot.set_defaults(func=cmd_firstboot)
     users = sub.add_parser("users", parents=[common], help="list users, or reset a password")
     users.add_argument("action", choices=["list", "reset-password"])
     users.add_argument("name", nargs="?")
