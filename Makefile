@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest browser screenshots clean bench bench-full bench-smoke faults
+.PHONY: deb deploy-tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AlarmBridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -28,13 +29,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser deploy-tools
 	$(BIN)/pytest
 
 # browser: Debian's Chromium for tests/browser (Playwright's own download is unreachable).
 # Installs it with apt-get when root (CI); otherwise says how, and those tests are skipped.
 browser:
 	@bash tests/browser/install-chromium.sh
+
+# -- the Debian package (deploy/deb/) ----------------------------------------------
+## deb: dist/alarmbridge_<version>_<arch>.deb; `make deb ARCH=arm64` for a Pi (no emulation)
+deb: $(STAMP)
+	@command -v dpkg-deb >/dev/null || bash deploy/deb/install-tools.sh
+	ARCH=$(or $(ARCH),amd64) PYTHON=$(BIN)/python bash deploy/deb/build.sh
+
+# deploy-tools: dpkg-deb, systemd-analyze, debootstrap and systemd-nspawn for tests/deploy.
+# Installs them with apt-get when root (CI); otherwise says how, and those tests are skipped.
+deploy-tools:
+	@bash deploy/deb/install-tools.sh
 
 UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation
 
