@@ -103,7 +103,7 @@ pkg="$work/root"
 src="$work/src"
 mkdir -p "$src"
 cp "$root/pyproject.toml" "$root/README.md" "$src/"
-cp -r "$root/app" "$root/hardware" "$src/"
+cp -r "$root/app" "$root/hardware" "$root/migrations" "$src/"
 find "$src" -name __pycache__ -prune -exec rm -rf {} +
 if ! PIP_NO_INDEX=1 PIP_FIND_LINKS="$buildtools" \
     pip wheel --quiet --no-deps --wheel-dir "$work/app-wheel" "$src" >"$work/wheel.log" 2>&1; then
@@ -130,10 +130,6 @@ pip install --quiet --no-deps --no-index --require-hashes --find-links "$wheels"
 rm -rf "$site/bin"
 pip install --quiet --no-deps --no-index --target "$site" "${target[@]}" \
     "$work"/app-wheel/alarmbridge-*.whl
-# The app finds its Alembic migrations next to the app package (app/eventlog/startup.py:
-# parents[2] / "migrations"); the wheel does not carry them.
-cp -r "$root/migrations" "$site/migrations"
-find "$site/migrations" -name __pycache__ -prune -exec rm -rf {} +
 # Console scripts pip wrote for the build machine's Python; /usr/bin/alarmbridge is ours.
 rm -rf "$site/bin"
 
