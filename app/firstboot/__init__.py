@@ -137,8 +137,8 @@ def current_code(settings: Settings) -> str | None:
 
 
 def as_user(uid: int, gid: int, work: Callable[[], str | None]) -> str | None:
-    """``work()`` in a child process running as ``uid``/``gid`` (no other groups);
-    its result or its error comes back through a pipe."""
+    """``work()`` in a child process running as ``uid``/``gid`` (no other groups,
+    files private to it); its result or its error comes back through a pipe."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
@@ -148,6 +148,7 @@ def as_user(uid: int, gid: int, work: Callable[[], str | None]) -> str | None:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
+            os.umask(0o077)  # as the web service makes its files (UMask=0077)
             reply = {"result": work()}
             status = 0
         except BaseException as exc:

@@ -248,6 +248,14 @@ def container(build_deb: BuildDeb, tmp_path_factory: pytest.TempPathFactory) -> 
         timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
+    # The SD card's boot partition, as a user edited it on a Windows machine: first
+    # boot must apply it (the root's own name is something else).
+    (root / "etc/hostname").write_text("debian-root\n")
+    boot = root / "boot/firmware"
+    boot.mkdir(parents=True)
+    (boot / "alarmbridge.txt").write_bytes(
+        f"# edited in Notepad\r\nHostname = {HOSTNAME}\r\nboard=waveshare-rpi-relay\r\n".encode()
+    )
     machine = Container(root, work / "console.log")
     machine.boot()
     print(f"container ready in {time.monotonic() - started:.1f} s")
@@ -264,15 +272,36 @@ def admin_cookie(container: Container) -> str:
     would; the session cookie of that first admin."""
     container.wait_active()
     code = container.run("alarmbridge", "setup-code").stdout.strip()
+    # The same code is on the boot partition, for a user with no screen on the Pi.
+    card = container.root / "boot/firmware/alarmbridge-setup-code.txt"
+    deadline = time.monotonic() + 30
+    while not card.exists():
+        assert time.monotonic() < deadline, container.run("journalctl", "--no-pager").stdout
+        time.sleep(0.5)
+    assert f"AlarmBridge setup code: {code}\n" in card.read_text()
+    assert f"http://{HOSTNAME}.local/" in card.read_text()
     claimed = container.http(
         "POST", "/api/v1/setup", {"code": code, "name": "admin", "password": PASSWORD}
     )
     assert claimed["status"] == 201, claimed
+    # Claimed: the code leaves the card at the next start of the unit.
+    container.run("systemctl", "start", "alarmbridge-setup-code.service")
+    assert not card.exists()
     return str(claimed["cookies"][0])
 
 
 def test_installed_package_boots_and_serves(container: Container, admin_cookie: str) -> None:
     container.wait_active()
+
+    # First boot applied the card's file before the services started.
+    report = (container.root / "boot/firmware/alarmbridge-report.txt").read_text()
+    assert f"host name: {HOSTNAME}" in report and "Problems" not in report, report
+    assert (container.root / "etc/hostname").read_text() == HOSTNAME + "\n"
+    assert container.run("hostname").stdout.strip() == HOSTNAME
+    env = (container.root / "etc/alarmbridge/alarmbridge.env").read_text()
+    assert "ALARMBRIDGE_BOARD=waveshare-rpi-relay\n" in env, env
+    live = json.loads(container.run("alarmbridge", "status", "--json").stdout)
+    assert live["board"] == "waveshare-rpi-relay", live  # the io process runs that preset
 
     # The io process: its own user with gpio, the socket for group alarmbridge only.
     io_pid = container.run("systemctl", "show", "-P", "MainPID", "alarmbridge-io").stdout.strip()

@@ -215,6 +215,7 @@ def test_the_setup_code_reaches_the_card_as_the_web_user_until_claimed(
     assert f"AlarmBridge setup code: {code}\n" in card
     for made in (setup_code.code_path(web), web / "auth.db"):
         assert made.stat().st_uid == nobody.pw_uid, made  # the web process can use them
+        assert made.stat().st_mode & 0o077 == 0, made  # and nobody else can read them
     assert main(args) == 0
     assert (boot / "alarmbridge-setup-code.txt").read_text() == card  # the same code
 
