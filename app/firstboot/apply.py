@@ -68,6 +68,17 @@ def _run(command: Sequence[str], outcome: Outcome) -> bool:
     return True
 
 
+def _active(unit: str) -> bool:
+    """Whether a systemd unit is running now (first boot runs before most)."""
+    try:
+        done = subprocess.run(
+            ["systemctl", "is-active", "--quiet", unit], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 class Applier:
     def __init__(self, root: Path, boot: Path, *, live: bool) -> None:
         self.root = root
@@ -170,8 +181,8 @@ class Applier:
             self.outcome.done.append(f"Wi-Fi: {ssid}, unchanged (its password was applied before)")
             return
         changed = write_if_changed(path, nm_connection(ssid, password), mode=0o600)
-        if changed and self.live and shutil.which("nmcli"):
-            _run(["nmcli", "connection", "reload"], self.outcome)
+        if changed and self.live and _active("NetworkManager.service"):
+            _run(["nmcli", "connection", "reload"], self.outcome)  # else it reads it at start
         security = "open network, no password" if password is None else "WPA password set"
         self.outcome.done.append(f"Wi-Fi: {ssid} ({security})")
 
