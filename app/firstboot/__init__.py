@@ -57,7 +57,7 @@ def run(boot: Path, root: Path = Path("/"), *, live: bool | None = None) -> int:
         )
         if blanked is not None:
             write_if_changed(source, blanked)
-    notes = [*([encoding_note] if encoding_note else []), *found.notes]
+    notes = [*([encoding_note] if encoding_note else []), *found.notes, *outcome.notes]
     problems = [*found.problems, *outcome.problems]
     write_report(boot / REPORT_NAME, outcome.done, problems, notes)
     return 1 if problems else 0

@@ -35,6 +35,7 @@ class Outcome:
 
     done: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
@@ -54,18 +55,20 @@ def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     return True
 
 
-def _run(command: Sequence[str], outcome: Outcome) -> bool:
-    """Run a helper program; a failure is a problem in the report, not a crash."""
+def _run(command: Sequence[str], outcome: Outcome, *, best_effort: bool = False) -> bool:
+    """Run a helper program; a failure is a problem in the report (a note when
+    ``best_effort``: something that also takes effect at the next boot), not a crash."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        outcome.problems.append(f"could not run {command[0]}: {exc}")
-        return False
-    if done.returncode != 0:
+        failed = f"could not run {command[0]}: {exc}"
+    else:
+        if done.returncode == 0:
+            return True
         detail = " ".join((done.stderr or done.stdout).split())[:200]
-        outcome.problems.append(f"{' '.join(command)} failed: {detail}")
-        return False
-    return True
+        failed = f"{' '.join(command)} failed: {detail}"
+    (outcome.notes if best_effort else outcome.problems).append(failed)
+    return False
 
 
 def _active(unit: str) -> bool:
@@ -167,10 +170,12 @@ class Applier:
             text = extra.read_text() if extra.exists() else ""
             write_if_changed(extra, set_kernel_arg(text, country))
         if self.live:
+            # Now as well as from the next boot's kernel command line; a board with
+            # no Wi-Fi (or no driver loaded yet) refuses, which is only a note.
             if shutil.which("iw"):
-                _run(["iw", "reg", "set", country], self.outcome)
+                _run(["iw", "reg", "set", country], self.outcome, best_effort=True)
             if shutil.which("rfkill"):
-                _run(["rfkill", "unblock", "wifi"], self.outcome)
+                _run(["rfkill", "unblock", "wifi"], self.outcome, best_effort=True)
         self.outcome.done.append(f"Wi-Fi country: {country}")
 
     def wifi(self, values: dict[str, str]) -> None:
