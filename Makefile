@@ -79,3 +79,19 @@ faults: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# ---- SD-card image (deploy/image/README.md) ----
+.PHONY: image image-test
+AB_IMAGE := dist/alarmbridge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-arm64.img.xz
+
+## image: the SD-card image for the Raspberry Pi 3/4/400/Zero 2 W from Debian packages
+## (as root; about 5 minutes, 11 the first time): dist/alarmbridge-VERSION-arm64.img.xz
+image:
+	$(MAKE) deb ARCH=arm64
+	deploy/image/build.sh
+
+## image-test: boot the image under QEMU (-M raspi3b and -M virt) and check it; builds
+## it first if there is none. Logs in test-artifacts/image-test/
+image-test:
+	@test -f $(AB_IMAGE) || test -f $(AB_IMAGE:.xz=) || $(MAKE) image
+	$(PYTHON) deploy/image/test.py
