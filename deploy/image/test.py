@@ -55,7 +55,7 @@ board=default
 wifi_ssid=qemu-test-network
 wifi_password=not-a-real-secret
 wifi_country=BE
-ssh_key=
+ssh_key={ssh_key}
 """
 TEST_HOSTNAME = "qemu-bridge"
 SETTLE_S = 30  # seconds the guest keeps running after HTTP 200, at least
@@ -364,7 +364,13 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
     )
 
     settings = work / "alarmbridge.txt"
-    settings.write_text(TEST_SETTINGS)
+    # raspi3b: no key, SSH must stay off; virt: a key, SSH must let us in as root
+    ssh_id = work / "id_ed25519"
+    pubkey = ""
+    if machine == "virt":
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "image-test", "-f", str(ssh_id))
+        pubkey = ssh_id.with_suffix(".pub").read_text().strip()
+    settings.write_text(TEST_SETTINGS.format(ssh_key=pubkey))
     boot.put(settings, "alarmbridge.txt")
 
     kernel: dict[str, Path] = {}
@@ -441,7 +447,7 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
         ):
             res.check("boot", what, console_has(work, pattern))
 
-        if qemu.poll() is None:
+        if qemu.poll() is None and not pubkey:
             banner = ssh_banner(ssh_port)
             res.check(
                 "boot",
@@ -449,6 +455,38 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
                 not banner.startswith("SSH-"),
                 banner or "no banner",
             )
+        elif qemu.poll() is None:
+            out = ""
+            for _ in range(20):  # first boot starts ssh.service without waiting for it
+                proc = run(
+                    "ssh",
+                    "-i",
+                    str(ssh_id),
+                    "-p",
+                    str(ssh_port),
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=10",
+                    "root@127.0.0.1",
+                    "hostname",
+                    check=False,
+                )
+                out = proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip()
+                if proc.returncode == 0:
+                    break
+                time.sleep(3)
+            res.check(
+                "firstboot",
+                "SSH lets the given key in as root",
+                out == TEST_HOSTNAME,
+                f"ssh root@ hostname: {out.splitlines()[-1] if out else ''}",
+            )
+        if qemu.poll() is None:
             # ---- first-boot files, watched on the live image (the guest flushes vfat on
             # close); at least SETTLE_S more seconds, so that a unit that dies soon after
             # starting shows in the journal
@@ -513,11 +551,14 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
     )
     machine_id = (root.read("/etc/machine-id") or "").strip()
     res.check("boot", "a machine-id was made", len(machine_id) == 32, machine_id or "empty")
-    res.check(
-        "boot",
-        "ssh.service not enabled",
-        not root.exists("/etc/systemd/system/multi-user.target.wants/ssh.service"),
-    )
+    ssh_enabled = root.exists("/etc/systemd/system/multi-user.target.wants/ssh.service")
+    host_key = root.exists("/etc/ssh/ssh_host_ed25519_key")
+    if pubkey:
+        res.check("firstboot", "ssh.service enabled (ssh_key given)", ssh_enabled)
+        res.check("boot", "SSH host keys made on the device", host_key)
+    else:
+        res.check("boot", "ssh.service not enabled", not ssh_enabled)
+        res.check("boot", "no SSH host keys (SSH never started)", not host_key)
     root.rdump("/var/log/journal", work / "journal")
     files = sorted(str(p) for p in (work / "journal").rglob("*.journal"))
     proc = run(
