@@ -85,7 +85,7 @@ clean:
 AB_IMAGE := dist/alarmbridge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-arm64.img.xz
 
 ## image: the SD-card image for the Raspberry Pi 3/4/400/Zero 2 W from Debian packages
-## (as root; about 5 minutes, 11 the first time): dist/alarmbridge-VERSION-arm64.img.xz
+## (as root; about 4 minutes, 11 the first time): dist/alarmbridge-VERSION-arm64.img.xz
 image:
 	$(MAKE) deb ARCH=arm64
 	deploy/image/build.sh
