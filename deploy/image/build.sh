@@ -276,6 +276,8 @@ cp "$DEB" "$R/tmp/alarmbridge.deb"
 in_chroot "$R" apt-get "${APT_OPTS[@]}" install /tmp/alarmbridge.deb >>"$WORK/apt.log" 2>&1 ||
     { tail -30 "$WORK/apt.log"; die "installing the .deb failed (see $WORK/apt.log)"; }
 rm -f "$R/tmp/alarmbridge.deb"
+# alarmbridge-update keeps the installed package here, for a rollback to it.
+install -D -m 644 "$DEB" "$R/var/lib/alarmbridge-updates/$(basename "$DEB")"
 APP_VERSION=$(in_chroot "$R" dpkg-query -W -f='${Version}' alarmbridge)
 log "app: alarmbridge $APP_VERSION installed"
 
@@ -283,7 +285,10 @@ log "app: image files (rootfs/) and settings"
 cp -a --no-preserve=ownership "$HERE/rootfs/." "$R/"
 chmod 755 "$R/usr/local/sbin/"*
 mkdir -p "$R/var/log/journal" "$R/boot/firmware"
-install -m 644 "$HERE/alarmbridge.txt" "$R/boot/firmware/alarmbridge.txt"
+# The commented settings file, from the installed program (one template, in app/firstboot).
+in_chroot "$R" alarmbridge firstboot --print-template >"$R/boot/firmware/alarmbridge.txt"
+grep -q '^hostname=alarmbridge' "$R/boot/firmware/alarmbridge.txt" ||
+    die "alarmbridge firstboot --print-template gave no template"
 printf 'alarmbridge\n' >"$R/etc/hostname"
 cat >"$R/etc/hosts" <<'EOF'
 127.0.0.1	localhost
