@@ -14,7 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +106,17 @@ class Applier:
                     self.outcome.problems.append(f"{key}: {exc}")
         return self.outcome
 
+    def _firmware_file(self, on_card: str, kept: str, edit: Callable[[str], str]) -> None:
+        """Edit a firmware file on the boot partition, and the file under /etc/default
+        that Debian's raspi-firmware builds it from at each kernel update (when that
+        package is there: Raspberry Pi OS has neither)."""
+        card = self.boot / on_card
+        if card.exists():
+            write_if_changed(card, edit(card.read_text()))
+        source = self.root / kept
+        if source.exists() or (self.root / "etc/default/raspi-firmware").exists():
+            write_if_changed(source, edit(source.read_text() if source.exists() else ""))
+
     # -- each setting -------------------------------------------------------------
 
     def hostname(self, values: dict[str, str]) -> None:
@@ -147,13 +158,7 @@ class Applier:
         spec = preset(name)
         set_env(self.root / ENV_FILE, "ALARMBRIDGE_BOARD", name)
         block = [BLOCK_START + f" (board {name})", *spec.config_txt_lines(), BLOCK_END]
-        config = self.boot / "config.txt"
-        if config.exists():
-            write_if_changed(config, replace_block(config.read_text(), block))
-        custom = self.root / FIRMWARE_CUSTOM
-        if custom.exists() or (self.root / "etc/default/raspi-firmware").exists():
-            text = custom.read_text() if custom.exists() else ""
-            write_if_changed(custom, replace_block(text, block))
+        self._firmware_file("config.txt", FIRMWARE_CUSTOM, lambda text: replace_block(text, block))
         self.outcome.done.append(
             f"board: {name} ({spec.title}); relays held off from power-on with "
             + " ".join(spec.config_txt_lines())
@@ -162,13 +167,7 @@ class Applier:
 
     def wifi_country(self, values: dict[str, str]) -> None:
         country = values["wifi_country"]
-        cmdline = self.boot / "cmdline.txt"
-        if cmdline.exists():
-            write_if_changed(cmdline, set_kernel_arg(cmdline.read_text(), country))
-        extra = self.root / EXTRA_CMDLINE
-        if extra.exists() or (self.root / "etc/default/raspi-firmware").exists():
-            text = extra.read_text() if extra.exists() else ""
-            write_if_changed(extra, set_kernel_arg(text, country))
+        self._firmware_file("cmdline.txt", EXTRA_CMDLINE, lambda t: set_kernel_arg(t, country))
         if self.live:
             # Now as well as from the next boot's kernel command line; a board with
             # no Wi-Fi (or no driver loaded yet) refuses, which is only a note.

@@ -41,21 +41,7 @@ say() { echo "deb: [$SECONDS s] $*"; }
     "build.sh needs Python 3.11 (PYTHON=...), found " + sys.version.split()[0])'
 
 if [[ -z "$debver" ]]; then
-    # PEP 440 -> Debian: 0.1.0.dev0 -> 0.1.0~dev0, 1.0rc1 -> 1.0~rc1, 1.0.post1 -> 1.0+post1
-    debver="$("$python" - "$root/pyproject.toml" <<'EOF'
-import sys, tomllib
-from packaging.version import Version
-v = Version(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])
-text = ".".join(map(str, v.release))
-if v.pre:
-    text += "~" + "".join(map(str, v.pre))
-if v.post is not None:
-    text += f"+post{v.post}"
-if v.dev is not None:
-    text += f"~dev{v.dev}"
-print(text)
-EOF
-)"
+    debver="$("$python" "$root/deploy/deb/debversion.py" "$root/pyproject.toml")"
 fi
 if ! [[ "$debver" =~ ^[0-9][A-Za-z0-9.+~-]*$ ]]; then
     echo "build.sh: '$debver' is not a Debian version" >&2

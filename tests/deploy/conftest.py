@@ -8,6 +8,7 @@ lacks one is skipped with the reason, or fails when ALARMBRIDGE_REQUIRE_DEPLOY=1
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -43,19 +44,9 @@ def need_root() -> None:
 
 def debian_version() -> str:
     """The package version build.sh derives from pyproject.toml."""
-    import tomllib
-
-    from packaging.version import Version
-
-    version = Version(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
-    text = ".".join(map(str, version.release))
-    if version.pre:
-        text += "~" + "".join(map(str, version.pre))
-    if version.post is not None:
-        text += f"+post{version.post}"
-    if version.dev is not None:
-        text += f"~dev{version.dev}"
-    return text
+    script = runpy.run_path(str(REPO / "deploy" / "deb" / "debversion.py"))
+    version: str = script["from_pyproject"](REPO / "pyproject.toml")
+    return version
 
 
 BuildDeb = Callable[..., Path]

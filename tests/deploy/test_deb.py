@@ -3,7 +3,9 @@ the units (systemd-analyze verify), and the bundled venv running on this machine
 
 from __future__ import annotations
 
+import itertools
 import re
+import runpy
 import shutil
 import subprocess
 import tomllib
@@ -161,3 +163,33 @@ def test_shell_scripts_parse() -> None:
         subprocess.run(["sh", "-n", str(DEB_DIR / script)], check=True)
     for script in ("build.sh", "install-tools.sh"):
         subprocess.run(["bash", "-n", str(DEB_DIR / script)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("pep440", "debian"),
+    [
+        ("0.1.0.dev0", "0.1.0~~dev0"),
+        ("1.0a1.dev1", "1.0~a1~dev1"),
+        ("1.0.post1.dev0", "1.0+post1~dev0"),
+        ("1.0rc1", "1.0~rc1"),
+        ("1.0", "1.0"),
+        ("1.0.post1", "1.0+post1"),
+        ("2.3.4a2", "2.3.4~a2"),
+    ],
+)
+def test_package_versions_follow_pyproject(pep440: str, debian: str) -> None:
+    script = runpy.run_path(str(REPO / "deploy" / "deb" / "debversion.py"))
+    assert script["debian_version"](pep440) == debian
+
+
+def test_debian_orders_versions_as_python_does() -> None:
+    need_tools("dpkg")
+    script = runpy.run_path(str(REPO / "deploy" / "deb" / "debversion.py"))
+    ordered = [
+        *("0.9.post2", "1.0.dev0", "1.0a1.dev1", "1.0a1", "1.0b2", "1.0rc1", "1.0"),
+        *("1.0.post1.dev0", "1.0.post1", "1.0.1.dev0", "1.1.dev3"),
+    ]
+    for older, newer in itertools.pairwise(ordered):
+        a, b = script["debian_version"](older), script["debian_version"](newer)
+        compared = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False)
+        assert compared.returncode == 0, f"{a} should sort before {b}"
