@@ -22,20 +22,16 @@ Checks are grouped: ``image`` and ``boot`` are this image's own (the operating s
 check prints PASS or FAIL; the console logs, the files read back and a summary go to
 test-artifacts/image-test/. Run as root (debugfs/e2fsck on image files need no root,
 but the build does).
+
+This file holds the checks; the disk, QEMU and network plumbing is in guest.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
-import os
 import re
-import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -43,9 +39,26 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# guest.py is in this script's directory, which Python puts first on sys.path
+from guest import (
+    DISK_SIZE,
+    BootPartition,
+    Guest,
+    RootPartition,
+    boot_guest,
+    console_has,
+    extract_kernel,
+    http_get,
+    kernel_cmdline,
+    log,
+    need_tools,
+    prepare_disk,
+    run,
+    ssh_banner,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "image-test"
-DISK_SIZE = 4 << 30  # bytes; a power of two for -M raspi3b, bigger than the image
 
 TEST_SETTINGS = """\
 # AlarmBridge first-boot settings written by deploy/image/test.py
@@ -59,6 +72,7 @@ ssh_key={ssh_key}
 """
 TEST_HOSTNAME = "qemu-bridge"
 SETTLE_S = 30  # seconds the guest keeps running after HTTP 200, at least
+SSH_ID = "id_ed25519"  # the test's SSH key (virt only), in the machine's directory
 
 
 @dataclass
@@ -82,262 +96,43 @@ class Result:
         return ok
 
 
-def log(msg: str) -> None:
-    print(f"[image-test {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def run(*cmd: str, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)  # type: ignore[call-overload,no-any-return]
-
-
-# ---------------------------------------------------------------- the disk image
-
-
-@dataclass
-class Partition:
-    number: int
-    kind: int
-    start: int  # bytes
-    size: int  # bytes
-
-
-def partitions(image: Path) -> list[Partition]:
-    """The MBR's primary partitions."""
-    with image.open("rb") as f:
-        mbr = f.read(512)
-    if mbr[510:512] != b"\x55\xaa":
-        raise ValueError(f"{image}: no MBR signature")
-    parts = []
-    for i in range(4):
-        entry = mbr[446 + 16 * i : 446 + 16 * (i + 1)]
-        kind = entry[4]
-        lba, sectors = struct.unpack("<II", entry[8:16])
-        if kind:
-            parts.append(Partition(i + 1, kind, lba * 512, sectors * 512))
-    return parts
-
-
-class BootPartition:
-    """The vfat boot partition, read and written with mtools (nothing is mounted)."""
-
-    def __init__(self, image: Path) -> None:
-        boot = partitions(image)[0]
-        self.spec = f"{image}@@{boot.start}"
-        self.env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
-
-    def names(self) -> list[str]:
-        out = run("mdir", "-b", "-i", self.spec, "::/", env=self.env).stdout
-        return [line.rsplit("/", 1)[-1] for line in out.split() if line.strip()]
-
-    def read(self, name: str) -> str | None:
-        proc = run("mtype", "-i", self.spec, f"::/{name}", env=self.env, check=False)
-        return proc.stdout if proc.returncode == 0 else None
-
-    def get(self, name: str, dest: Path) -> None:
-        run("mcopy", "-o", "-n", "-i", self.spec, f"::/{name}", str(dest), env=self.env)
-
-    def put(self, src: Path, name: str) -> None:
-        run("mcopy", "-o", "-i", self.spec, str(src), f"::/{name}", env=self.env)
-
-
-class RootPartition:
-    """The ext4 root, read with debugfs through an offset (nothing is mounted)."""
-
-    def __init__(self, image: Path) -> None:
-        root = partitions(image)[1]
-        self.start = root.start
-        self.size = root.size
-        self.spec = f"{image}?offset={root.start}"
-
-    def debugfs(self, request: str) -> str:
-        return run("debugfs", "-R", request, self.spec, check=False).stdout
-
-    def read(self, path: str) -> str | None:
-        proc = run("debugfs", "-R", f"cat {path}", self.spec, check=False)
-        if "File not found" in proc.stderr or proc.returncode != 0:
-            return None
-        return proc.stdout
-
-    def exists(self, path: str) -> bool:
-        proc = run("debugfs", "-R", f"stat {path}", self.spec, check=False)
-        return proc.returncode == 0 and "File not found" not in proc.stderr and bool(proc.stdout)
-
-    def block_count_bytes(self) -> int:
-        out = run("dumpe2fs", "-h", self.spec, check=False).stdout
-        blocks = re.search(r"^Block count:\s+(\d+)", out, re.M)
-        size = re.search(r"^Block size:\s+(\d+)", out, re.M)
-        return int(blocks.group(1)) * int(size.group(1)) if blocks and size else 0
-
-    def fsck(self) -> tuple[bool, str]:
-        proc = run("e2fsck", "-fn", self.spec, check=False)
-        lines = (proc.stdout + proc.stderr).strip().splitlines()
-        summary = [line for line in lines if re.search(r"\d+/\d+ files", line)] or lines[-1:]
-        return proc.returncode == 0, summary[0] if summary else ""
-
-    def rdump(self, path: str, dest: Path) -> None:
-        dest.mkdir(parents=True, exist_ok=True)
-        run("debugfs", "-R", f"rdump {path} {dest}", self.spec, check=False)
-
-
-# ---------------------------------------------------------------- QEMU
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Qmp:
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(10)
-        self.sock.connect(str(path))
-        self.buf = b""
-        self._recv()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _recv(self) -> dict[str, object]:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("QMP closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return dict(json.loads(line))
-
-    def cmd(self, name: str, **args: object) -> dict[str, object]:
-        msg: dict[str, object] = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = self._recv()
-            if "return" in reply or "error" in reply:
-                return reply
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
-def qemu_command(
-    machine: str, work: Path, kernel: dict[str, Path], cmdline: str, http_port: int, ssh_port: int
-) -> list[str]:
-    fwd = f"user,id=net0,hostfwd=tcp:127.0.0.1:{http_port}-:80,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
-    common = [
-        "-kernel",
-        str(kernel["vmlinuz"]),
-        "-initrd",
-        str(kernel["initrd"]),
-        "-append",
-        cmdline,
-        "-netdev",
-        fwd,
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-no-reboot",
-        "-chardev",
-        f"file,id=ser0,path={work / 'console.log'}",
-        "-serial",
-        "chardev:ser0",
-        "-qmp",
-        f"unix:{work / 'qmp.sock'},server=on,wait=off",
-    ]
-    disk = str(work / "disk.img")
-    if machine == "raspi3b":
-        return [
-            "qemu-system-aarch64",
-            "-M",
-            "raspi3b",
-            "-dtb",
-            str(kernel["dtb"]),
-            "-drive",
-            f"file={disk},if=sd,format=raw",
-            "-device",
-            "usb-net,netdev=net0",
-            "-device",
-            "usb-kbd",
-            *common,
-        ]
-    return [
-        "qemu-system-aarch64",
-        "-M",
-        "virt",
-        "-cpu",
-        "cortex-a53",
-        "-smp",
-        "2",
-        "-m",
-        "1G",
-        "-drive",
-        f"file={disk},if=none,id=disk0,format=raw",
-        "-device",
-        "virtio-blk-pci,drive=disk0",
-        "-device",
-        "virtio-net-pci,netdev=net0",
-        "-device",
-        "qemu-xhci",
-        "-device",
-        "usb-kbd",
-        *common,
-    ]
-
-
-def http_get(port: int, path: str = "/login") -> tuple[int | None, str]:
-    """GET path with Host 127.0.0.1:port, following this site's redirects (an unclaimed
-    appliance sends /login to /setup); the final status and the way there."""
-    chain = path
-    for _ in range(4):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}"})
-            resp = conn.getresponse()
-            status, location = resp.status, resp.getheader("Location") or ""
-        except (OSError, http.client.HTTPException):
-            return None, chain
-        finally:
-            conn.close()
-        if status in (301, 302, 303, 307, 308) and location.startswith("/"):
-            path = location
-            chain += f" -> {status} {location}"
-            continue
-        return status, f"{chain} -> {status}"
-    return None, chain
-
-
-def ssh_banner(port: int) -> str:
-    """The SSH server's banner on the forwarded port, '' when nothing answers."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.settimeout(5)
-            return s.recv(256).decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def console_has(work: Path, pattern: str) -> bool:
-    path = work / "console.log"
-    return path.exists() and re.search(pattern, path.read_text(errors="replace"), re.M) is not None
-
-
 # ---------------------------------------------------------------- one machine
 
 
 def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait: float) -> Result:
     res = Result(machine)
     work = ARTIFACTS / machine
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    disk = work / "disk.img"
-    log(f"{machine}: copying the image to {disk} and growing it to {DISK_SIZE >> 30} GiB")
-    run("cp", "--sparse=always", str(image), str(disk))
-    with disk.open("r+b") as f:
-        f.truncate(DISK_SIZE)
+    boot = prepare_disk(machine, image, work)
+    names, cmdline_txt = check_image(res, boot)
+    pubkey = write_settings(machine, work, boot)
+    kernel = extract_kernel(machine, work, boot, names)
+    if kernel is None:
+        res.check("image", "kernel and initrd on the boot partition", False, " ".join(names))
+        return res
 
-    boot = BootPartition(disk)
+    guest = boot_guest(machine, work, kernel, kernel_cmdline(machine, cmdline_txt))
+    try:
+        wait_for_http(res, guest, boot_timeout)
+        check_ssh(res, guest, pubkey)
+        if guest.running():
+            wait_for_firstboot(guest, boot, firstboot_wait)
+            shut_down(res, machine, guest)
+    finally:
+        guest.stop()
+    res.timings["qemu_s"] = round(time.monotonic() - guest.started, 1)
+
+    root = RootPartition(work / "disk.img")
+    check_root(res, root, pubkey)
+    check_journal(res, root, work)
+    check_firstboot(res, work, boot, root)
+    return res
+
+
+# ---- before the boot: the image checks, the settings
+
+
+def check_image(res: Result, boot: BootPartition) -> tuple[list[str], str]:
+    """The ``image`` checks; the boot partition's file names and its cmdline.txt."""
     names = boot.names()
     res.check(
         "image",
@@ -362,184 +157,117 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
         "root=LABEL=RASPIROOT" in cmdline_txt,
         cmdline_txt,
     )
+    return names, cmdline_txt
 
+
+def write_settings(machine: str, work: Path, boot: BootPartition) -> str:
+    """The test alarmbridge.txt onto the boot partition; the SSH public key given in it."""
     settings = work / "alarmbridge.txt"
     # raspi3b: no key, SSH must stay off; virt: a key, SSH must let us in as root
-    ssh_id = work / "id_ed25519"
+    ssh_id = work / SSH_ID
     pubkey = ""
     if machine == "virt":
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "image-test", "-f", str(ssh_id))
         pubkey = ssh_id.with_suffix(".pub").read_text().strip()
     settings.write_text(TEST_SETTINGS.format(ssh_key=pubkey))
     boot.put(settings, "alarmbridge.txt")
+    return pubkey
 
-    kernel: dict[str, Path] = {}
-    vmlinuz = sorted(n for n in names if n.startswith("vmlinuz-"))
-    initrd = sorted(n for n in names if n.startswith("initrd.img-"))
-    if not vmlinuz or not initrd:
-        res.check("image", "kernel and initrd on the boot partition", False, " ".join(names))
-        return res
-    for key, name in (
-        ("vmlinuz", vmlinuz[-1]),
-        ("initrd", initrd[-1]),
-        ("dtb", "bcm2837-rpi-3-b.dtb"),
-    ):
-        if machine == "virt" and key == "dtb":
-            continue
-        boot.get(name, work / name)
-        kernel[key] = work / name
 
-    if "dtb" in kernel:
-        # What the Pi firmware adds to the device tree it hands the kernel (QEMU loads the
-        # kernel itself): the board revision, which gpiozero reads from
-        # /proc/device-tree/system/linux,revision (arm64 /proc/cpuinfo has none).
-        # a02082: Pi 3 Model B 1.2, 1 GB, Sony UK.
-        dtb = str(kernel["dtb"])
-        if shutil.which("fdtput"):
-            run("fdtput", "-c", dtb, "/system")
-            run("fdtput", "-t", "x", dtb, "/system", "linux,revision", "a02082")
-            run("fdtput", "-t", "x", dtb, "/system", "linux,serial", "0", "51ab1e00")
-        else:
-            log("fdtput missing (apt-get install device-tree-compiler): no board revision")
+# ---- the running guest
 
-    # The image's own command line; the consoles become QEMU's PL011 (ttyAMA0).
-    args = [a for a in cmdline_txt.split() if not a.startswith("console=")]
-    args += ["console=ttyAMA0,115200"]
-    if machine == "raspi3b":
-        args += ["modprobe.blacklist=bcm2835_wdt"]
-    cmdline = " ".join(args)
 
-    http_port, ssh_port = free_port(), free_port()
-    cmd = qemu_command(machine, work, kernel, cmdline, http_port, ssh_port)
-    (work / "qemu-command.txt").write_text(" ".join(cmd) + "\n")
-    log(f"{machine}: booting (HTTP on 127.0.0.1:{http_port}); console: {work / 'console.log'}")
-    t0 = time.monotonic()
-    qemu = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=(work / "qemu.out").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    qmp: Qmp | None = None
-    try:
-        # ---- HTTP 200
-        status, chain = None, ""
-        while time.monotonic() - t0 < boot_timeout and qemu.poll() is None:
-            status, chain = http_get(http_port)
-            if status == 200:
-                break
-            time.sleep(2)
-        up = time.monotonic() - t0
-        qemu_state = "running" if qemu.poll() is None else f"exited {qemu.returncode}"
+def wait_for_http(res: Result, guest: Guest, boot_timeout: float) -> None:
+    """Up to boot_timeout seconds from the start for HTTP 200 from /login."""
+    status, chain = None, ""
+    while time.monotonic() - guest.started < boot_timeout and guest.running():
+        status, chain = http_get(guest.http_port)
         if status == 200:
-            res.timings["http_200_s"] = round(up, 1)
+            break
+        time.sleep(2)
+    up = time.monotonic() - guest.started
+    qemu_state = "running" if guest.running() else f"exited {guest.proc.returncode}"
+    if status == 200:
+        res.timings["http_200_s"] = round(up, 1)
+    res.check(
+        "boot",
+        "HTTP 200 from /login",
+        status == 200,
+        f"{chain} after {up:.0f} s"
+        if status == 200
+        else f"last status {status}, qemu {qemu_state} after {up:.0f} s",
+    )
+    for what, pattern in (
+        ("kernel found the root file system", r"EXT4-fs \(\w+\): mounted filesystem"),
+    ):
+        res.check("boot", what, console_has(guest.work, pattern))
+
+
+def check_ssh(res: Result, guest: Guest, pubkey: str) -> None:
+    """Without a key SSH does not answer; with one, it lets the test's key in as root."""
+    if guest.running() and not pubkey:
+        banner = ssh_banner(guest.ssh_port)
         res.check(
             "boot",
-            "HTTP 200 from /login",
-            status == 200,
-            f"{chain} after {up:.0f} s"
-            if status == 200
-            else f"last status {status}, qemu {qemu_state} after {up:.0f} s",
+            "SSH is off (no ssh_key given)",
+            not banner.startswith("SSH-"),
+            banner or "no banner",
         )
-        for what, pattern in (
-            ("kernel found the root file system", r"EXT4-fs \(\w+\): mounted filesystem"),
-        ):
-            res.check("boot", what, console_has(work, pattern))
+    elif guest.running():
+        out = ""
+        for _ in range(20):  # first boot starts ssh.service without waiting for it
+            proc = guest.ssh(guest.work / SSH_ID, "hostname")
+            out = proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip()
+            if proc.returncode == 0:
+                break
+            time.sleep(3)
+        res.check(
+            "firstboot",
+            "SSH lets the given key in as root",
+            out == TEST_HOSTNAME,
+            f"ssh root@ hostname: {out.splitlines()[-1] if out else ''}",
+        )
 
-        if qemu.poll() is None and not pubkey:
-            banner = ssh_banner(ssh_port)
-            res.check(
-                "boot",
-                "SSH is off (no ssh_key given)",
-                not banner.startswith("SSH-"),
-                banner or "no banner",
-            )
-        elif qemu.poll() is None:
-            out = ""
-            for _ in range(20):  # first boot starts ssh.service without waiting for it
-                proc = run(
-                    "ssh",
-                    "-i",
-                    str(ssh_id),
-                    "-p",
-                    str(ssh_port),
-                    "-o",
-                    "StrictHostKeyChecking=no",
-                    "-o",
-                    "UserKnownHostsFile=/dev/null",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    "ConnectTimeout=10",
-                    "root@127.0.0.1",
-                    "hostname",
-                    check=False,
-                )
-                out = proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip()
-                if proc.returncode == 0:
-                    break
-                time.sleep(3)
-            res.check(
-                "firstboot",
-                "SSH lets the given key in as root",
-                out == TEST_HOSTNAME,
-                f"ssh root@ hostname: {out.splitlines()[-1] if out else ''}",
-            )
-        if qemu.poll() is None:
-            # ---- first-boot files, watched on the live image (the guest flushes vfat on
-            # close); at least SETTLE_S more seconds, so that a unit that dies soon after
-            # starting shows in the journal
-            t1 = time.monotonic()
-            while time.monotonic() - t1 < firstboot_wait and qemu.poll() is None:
-                present = set(boot.names())
-                wanted = {"alarmbridge-setup-code.txt", "alarmbridge-report.txt"}
-                if wanted <= present and time.monotonic() - t1 >= SETTLE_S:
-                    break
-                time.sleep(3)
-            # ---- clean shutdown: Ctrl-Alt-Del (reboot.target; -no-reboot makes QEMU stop)
-            log(f"{machine}: shutting down (Ctrl-Alt-Del)")
-            t2 = time.monotonic()
-            try:
-                qmp = Qmp(work / "qmp.sock")
-                qmp.cmd(
-                    "send-key",
-                    keys=[{"type": "qcode", "data": k} for k in ("ctrl", "alt", "delete")],
-                )
-            except (OSError, ConnectionError) as exc:
-                log(f"{machine}: QMP: {exc}")
-            done = r"reboot: (Restarting system|Power down)|Reboot failed|System halted"
-            while (
-                time.monotonic() - t2 < 240 and qemu.poll() is None and not console_has(work, done)
-            ):
-                time.sleep(1)
-            clean = console_has(work, done) or qemu.poll() == 0
-            res.timings["shutdown_s"] = round(time.monotonic() - t2, 1)
-            res.check(
-                "boot",
-                "clean shutdown",
-                clean,
-                f"{time.monotonic() - t2:.0f} s" + ("" if clean else " (timed out; QEMU stopped)"),
-            )
-    finally:
-        if qemu.poll() is None and qmp is not None:
-            with contextlib.suppress(OSError, ConnectionError):
-                qmp.cmd("quit")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                qemu.wait(15)
-        if qmp is not None:
-            qmp.close()
-        if qemu.poll() is None:
-            os.killpg(qemu.pid, signal.SIGTERM)
-            try:
-                qemu.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(qemu.pid, signal.SIGKILL)
-                qemu.wait()
-    res.timings["qemu_s"] = round(time.monotonic() - t0, 1)
 
-    # ---- read back
-    root = RootPartition(disk)
+def wait_for_firstboot(guest: Guest, boot: BootPartition, firstboot_wait: float) -> None:
+    """The first-boot files, watched on the live image (the guest flushes vfat on close);
+    at least SETTLE_S more seconds, so that a unit that dies soon after starting shows in
+    the journal."""
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < firstboot_wait and guest.running():
+        present = set(boot.names())
+        wanted = {"alarmbridge-setup-code.txt", "alarmbridge-report.txt"}
+        if wanted <= present and time.monotonic() - t1 >= SETTLE_S:
+            break
+        time.sleep(3)
+
+
+def shut_down(res: Result, machine: str, guest: Guest) -> None:
+    """Clean shutdown: Ctrl-Alt-Del (reboot.target; -no-reboot makes QEMU stop)."""
+    log(f"{machine}: shutting down (Ctrl-Alt-Del)")
+    t2 = time.monotonic()
+    try:
+        guest.ctrl_alt_del()
+    except (OSError, ConnectionError) as exc:
+        log(f"{machine}: QMP: {exc}")
+    done = r"reboot: (Restarting system|Power down)|Reboot failed|System halted"
+    while time.monotonic() - t2 < 240 and guest.running() and not console_has(guest.work, done):
+        time.sleep(1)
+    clean = console_has(guest.work, done) or guest.proc.poll() == 0
+    res.timings["shutdown_s"] = round(time.monotonic() - t2, 1)
+    res.check(
+        "boot",
+        "clean shutdown",
+        clean,
+        f"{time.monotonic() - t2:.0f} s" + ("" if clean else " (timed out; QEMU stopped)"),
+    )
+
+
+# ---- after the shutdown: the root and boot partitions read back
+
+
+def check_root(res: Result, root: RootPartition, pubkey: str) -> None:
+    """The root file system: clean, grown, a machine-id, SSH as the settings asked."""
     ok, last = root.fsck()
     res.check("boot", "root file system clean (e2fsck -fn)", ok, last)
     grown = root.block_count_bytes()
@@ -559,26 +287,18 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
     else:
         res.check("boot", "ssh.service not enabled", not ssh_enabled)
         res.check("boot", "no SSH host keys (SSH never started)", not host_key)
-    root.rdump("/var/log/journal", work / "journal")
-    files = sorted(str(p) for p in (work / "journal").rglob("*.journal"))
-    proc = run(
-        "journalctl",
-        *(f"--file={f}" for f in files),
-        "--no-pager",
-        "-o",
-        "short-monotonic",
-        check=False,
-    )
-    (work / "journal.txt").write_text(proc.stdout + proc.stderr)
-    res.check(
-        "boot", "persistent journal kept", bool(files) and "-- No entries --" not in proc.stdout
-    )
+
+
+def check_journal(res: Result, root: RootPartition, work: Path) -> None:
+    """The guest's persistent journal (kept in work): the system and the ``app`` units."""
+    files, journal = root.journal(work)
+    res.check("boot", "persistent journal kept", bool(files) and "-- No entries --" not in journal)
     res.check(
         "boot",
         "systemd reached multi-user.target",
-        "Reached target multi-user.target" in proc.stdout,
+        "Reached target multi-user.target" in journal,
     )
-    failed = sorted(set(re.findall(r"Failed to start (\S+)", proc.stdout)))
+    failed = sorted(set(re.findall(r"Failed to start (\S+)", journal)))
     others = [u for u in failed if not u.startswith("alarmbridge-")]
     res.check("boot", "no system unit failed to start (journal)", not others, " ".join(others))
     for unit in (
@@ -586,27 +306,24 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
         "alarmbridge-web.service",
         "alarmbridge-firstboot.service",
     ):
-        started = re.search(rf"(Started|Finished) {re.escape(unit)}", proc.stdout) is not None
+        started = re.search(rf"(Started|Finished) {re.escape(unit)}", journal) is not None
         res.check(
             "app",
             f"{unit} ran without failing",
             started and unit not in failed,
-            "; ".join(
-                sorted(
-                    set(
-                        re.findall(
-                            rf"{re.escape(unit)}: (Failed with result .*)$", proc.stdout, re.M
-                        )
-                    )
-                )
-                + sorted(
-                    set(re.findall(r"alarmbridge\[\d+\]: (alarmbridge: .*)$", proc.stdout, re.M))
-                )[:2]
-            )
-            if unit in failed
-            else "",
+            unit_failure(unit, journal) if unit in failed else "",
         )
 
+
+def unit_failure(unit: str, journal: str) -> str:
+    """Why a unit failed: systemd's result and the first two errors AlarmBridge logged."""
+    result = re.findall(rf"{re.escape(unit)}: (Failed with result .*)$", journal, re.M)
+    errors = re.findall(r"alarmbridge\[\d+\]: (alarmbridge: .*)$", journal, re.M)
+    return "; ".join(sorted(set(result)) + sorted(set(errors))[:2])
+
+
+def check_firstboot(res: Result, work: Path, boot: BootPartition, root: RootPartition) -> None:
+    """What ``alarmbridge firstboot`` did; the boot partition's files are kept in work."""
     for name in ("alarmbridge.txt", "alarmbridge-report.txt", "alarmbridge-setup-code.txt"):
         text = boot.read(name)
         if text is not None:
@@ -633,7 +350,7 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
         f"/etc/hostname = {hostname!r}; report mentions it: "
         f"{TEST_HOSTNAME in (report or '')}; console: {console_has(work, TEST_HOSTNAME)}",
     )
-    localtime = run("debugfs", "-R", "stat /etc/localtime", root.spec, check=False).stdout
+    localtime = root.debugfs("stat /etc/localtime")
     link = re.search(r'Fast link dest: "(.*)"', localtime)
     res.check(
         "firstboot",
@@ -655,7 +372,6 @@ def test_machine(machine: str, image: Path, boot_timeout: float, firstboot_wait:
         code is not None,
         (code or "").strip().splitlines()[0] if code else "",
     )
-    return res
 
 
 # ---------------------------------------------------------------- main
@@ -672,30 +388,6 @@ def find_image() -> Path:
     if not image.exists():
         sys.exit(f"image-test: no {image.name}[.xz] in dist/ (make image)")
     return image
-
-
-TOOLS = {
-    "qemu-system-aarch64": "qemu-system-arm",
-    "mdir": "mtools",
-    "mcopy": "mtools",
-    "debugfs": "e2fsprogs",
-    "e2fsck": "e2fsprogs",
-    "journalctl": "systemd",
-    "fdtput": "device-tree-compiler",
-    "xz": "xz-utils",
-}
-
-
-def need_tools() -> None:
-    """Install the missing tools with apt (as root), or say which packages to install."""
-    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        sys.exit(f"image-test: missing tools; apt-get install {' '.join(missing)}")
-    log(f"installing {' '.join(missing)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env)
 
 
 def _terminate(signum: int, frame: object) -> None:
