@@ -266,17 +266,12 @@ def cmd_board(args: argparse.Namespace) -> int:
 
 def cmd_setup_code(args: argparse.Namespace) -> int:
     from app.auth import setup_code
-    from app.auth.store import AuthStore
 
     settings = _settings(args)
-    store = AuthStore(settings.auth_db_path)
-    try:
-        if store.has_users():
-            setup_code.close(settings.web_state_dir)
-            raise UsageError("setup is closed: this appliance has an admin already")
-        print(setup_code.ensure(settings.web_state_dir))
-    finally:
-        store.close()
+    code = setup_code.current(settings.auth_db_path, settings.web_state_dir)
+    if code is None:
+        raise UsageError("setup is closed: this appliance has an admin already")
+    print(code)
     return 0
 
 

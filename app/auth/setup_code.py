@@ -71,3 +71,18 @@ def close(data_dir: Path) -> None:
     """Setup is done: the code is gone for good."""
     with contextlib.suppress(FileNotFoundError):
         code_path(data_dir).unlink()
+
+
+def current(auth_db: Path, data_dir: Path) -> str | None:
+    """The setup code (made if there is none yet), or None once an admin exists
+    (and then the code file is gone too)."""
+    from app.auth.store import AuthStore
+
+    store = AuthStore(auth_db)
+    try:
+        if store.has_users():
+            close(data_dir)
+            return None
+        return ensure(data_dir)
+    finally:
+        store.close()

@@ -124,16 +124,8 @@ def sync_setup_code(boot: Path, settings: Settings, *, wait_s: float = 60.0) -> 
 def current_code(settings: Settings) -> str | None:
     """The setup code (made if needed), or None once an admin exists."""
     from app.auth import setup_code
-    from app.auth.store import AuthStore
 
-    store = AuthStore(settings.auth_db_path)
-    try:
-        if store.has_users():
-            setup_code.close(settings.web_state_dir)
-            return None
-        return setup_code.ensure(settings.web_state_dir)
-    finally:
-        store.close()
+    return setup_code.current(settings.auth_db_path, settings.web_state_dir)
 
 
 def as_user(uid: int, gid: int, work: Callable[[], str | None]) -> str | None:
