@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,9 @@ ORIGIN = {"Origin": "http://testserver"}
 
 
 @pytest.fixture
-def split(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> Settings:
+    """Overrides conftest's: the web process's files in their own directory (the
+    conftest ``io`` fixture runs the io process with these settings)."""
     return Settings(
         data_dir=tmp_path / "data",
         web_dir=tmp_path / "web",
@@ -34,22 +35,10 @@ def split(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def split_io(split: Settings) -> Iterator[IoProcess]:
-    process = IoProcess(split)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def test_accounts_and_the_setup_code_live_in_the_web_dir(
-    split: Settings, split_io: IoProcess
-) -> None:
-    with TestClient(create_app(split)) as client:
-        web, data = split.web_state_dir, split.data_dir
-        assert web == split.web_dir
+def test_accounts_and_the_setup_code_live_in_the_web_dir(settings: Settings, io: IoProcess) -> None:
+    with TestClient(create_app(settings)) as client:
+        web, data = settings.web_state_dir, settings.data_dir
+        assert web == settings.web_dir
         code = setup_code.code_path(web).read_text().strip()
         assert not setup_code.code_path(data).exists()
         made = client.post(
@@ -68,8 +57,8 @@ def test_accounts_and_the_setup_code_live_in_the_web_dir(
         assert [(e["state"], e["source"]) for e in events] == [("setup", "owner")]
 
 
-def test_the_web_process_cannot_write_the_event_log(split: Settings, split_io: IoProcess) -> None:
-    with TestClient(create_app(split)) as client:
+def test_the_web_process_cannot_write_the_event_log(settings: Settings, io: IoProcess) -> None:
+    with TestClient(create_app(settings)) as client:
         engine = client.app.state.web.db  # type: ignore[attr-defined]
         with engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar_one() > 0
@@ -77,14 +66,14 @@ def test_the_web_process_cannot_write_the_event_log(split: Settings, split_io: I
                 connection.exec_driver_sql("DELETE FROM events")
 
 
-def test_cli_setup_code_reads_the_web_dir(split: Settings, split_io: IoProcess) -> None:
-    env = {**os.environ, "ALARMBRIDGE_WEB_DIR": str(split.web_dir)}
+def test_cli_setup_code_reads_the_web_dir(settings: Settings, io: IoProcess) -> None:
+    env = {**os.environ, "ALARMBRIDGE_WEB_DIR": str(settings.web_dir)}
     printed = subprocess.run(
-        [sys.executable, "-m", "app.cli", "setup-code", "--data-dir", str(split.data_dir)],
+        [sys.executable, "-m", "app.cli", "setup-code", "--data-dir", str(settings.data_dir)],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    assert printed == setup_code.code_path(split.web_state_dir).read_text().strip()
-    assert not setup_code.code_path(split.data_dir).exists()
+    assert printed == setup_code.code_path(settings.web_state_dir).read_text().strip()
+    assert not setup_code.code_path(settings.data_dir).exists()
