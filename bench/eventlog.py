@@ -126,19 +126,20 @@ def throughput(directory: Path, n: int) -> dict[str, Any]:
     finally:
         writer.stop()
     return {
-        "events": n,
-        "seconds": round(took, 3),
-        "events_per_s": round(n / took, 1),
+        **_throughput(n, took, io0, io1),
         "commits": sink.commits,
         "rows_per_commit": round(n / max(sink.commits, 1), 1),
         "dropped": dropped,
-        **_bytes(io0, io1, n),
         "file_bytes_per_event": round((_size(path) - size0) / n, 1),
     }
 
 
-def _bytes(io0: dict[str, int], io1: dict[str, int], n: int) -> dict[str, Any]:
+def _throughput(n: int, took: float, io0: dict[str, int], io1: dict[str, int]) -> dict[str, Any]:
+    """Events, time, rate and bytes written per event (from /proc/self/io)."""
     return {
+        "events": n,
+        "seconds": round(took, 3),
+        "events_per_s": round(n / took, 1),
         "write_bytes_per_event": round(
             (io1.get("write_bytes", 0) - io0.get("write_bytes", 0)) / n, 1
         ),
@@ -208,12 +209,7 @@ def sqlite_one_per_transaction(directory: Path, seconds: float) -> dict[str, Any
         io1 = proc_io()
     finally:
         conn.close()
-    return {
-        "events": n,
-        "seconds": round(took, 3),
-        "events_per_s": round(n / took, 1),
-        **_bytes(io0, io1, n),
-    }
+    return _throughput(n, took, io0, io1)
 
 
 def sqlite_batched(directory: Path, n: int, batch: int = 500) -> dict[str, Any]:
@@ -231,12 +227,7 @@ def sqlite_batched(directory: Path, n: int, batch: int = 500) -> dict[str, Any]:
         io1 = proc_io()
     finally:
         conn.close()
-    return {
-        "events": n,
-        "seconds": round(took, 3),
-        "events_per_s": round(n / took, 1),
-        **_bytes(io0, io1, n),
-    }
+    return _throughput(n, took, io0, io1)
 
 
 def run(ctx: Context) -> dict[str, Any]:
