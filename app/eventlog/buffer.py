@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from app.events import NewEvent
 
@@ -70,6 +71,7 @@ class EventBuffer:
         self._aborted = False  # give up now, even with events left
         self._finished = False  # the writer thread has ended
         self._poked = False
+        self._inflight: list[Item] = []  # the batch being written
 
     # -------------------------------------------------------------- producers
 
@@ -138,12 +140,14 @@ class EventBuffer:
             ):
                 self._cond.wait(remaining)
             count = min(self._max_batch, len(self._queue))
-            return [self._queue.popleft() for _ in range(count)]
+            self._inflight = [self._queue.popleft() for _ in range(count)]
+            return self._inflight
 
     def done(self, items: Sequence[Item]) -> None:
         """``items`` (the last batch taken) are committed."""
         users = sum(1 for item in items if not isinstance(item, Gap | Own))
         with self._cond:
+            self._inflight = []
             self._committed += len(items)
             self._user_pending -= users
             self._cond.notify_all()
@@ -196,6 +200,32 @@ class EventBuffer:
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ state
+
+    def unwritten(self) -> dict[str, Any] | None:
+        """What is left unwritten (submitted events, not the writer's own): how many,
+        and the times of the first and last; None if nothing."""
+        with self._cond:
+            events: list[NewEvent] = []
+            count = 0
+            for item in (*self._inflight, *self._queue):
+                if isinstance(item, Gap):
+                    count += item.count
+                    events += (item.first, item.last)
+                elif not isinstance(item, Own):
+                    count += 1
+                    events.append(item)
+        if not count or not events:
+            return None
+        first, last = events[0], events[-1]
+        return {
+            "count": count,
+            "reason": "not written before the io process stopped",
+            "first_utc_us": first.utc_us,
+            "last_utc_us": last.utc_us,
+            "first_mono_ns": first.mono_ns,
+            "last_mono_ns": last.mono_ns,
+            "boot_id": first.boot_id,
+        }
 
     @property
     def aborted(self) -> bool:

@@ -19,6 +19,7 @@ its ``on_commit`` first, so they are streamed like every other event.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -40,12 +41,14 @@ from app.eventlog.database import (
     MigrationError,
     PersistentFault,
     active_faults,
+    immediate,
     make_engine,
     set_persistent_fault,
     use_immediate,
 )
 from app.eventlog.rows import insert_events
-from app.events import Cause, Event, EventStamper, Kind
+from app.eventlog.seqstate import LogState, SeqKeeper, read_state, state_path
+from app.events import Cause, Event, EventStamper, Kind, NewEvent
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 EVENTLOG_CHANNEL = "eventlog"
@@ -62,6 +65,7 @@ class Prepared:
     revision: str  # the schema revision the database is now at (head)
     events: tuple[Event, ...]  # startup events, already committed, oldest first
     faults: tuple[PersistentFault, ...]  # persistent faults active now
+    keeper: SeqKeeper | None = None  # the high-water mark, for the writer
 
 
 def alembic_config(
@@ -100,50 +104,167 @@ def prepare_database(
     path.parent.mkdir(parents=True, exist_ok=True)
     _finish_interrupted_recovery(path)
     head = head_revision(migrations_dir)
+    state, state_problem = read_state(state_path(path))
+    floor = state.floor(stamper.boot_id) if state is not None else 0
+    acked = state.acked if state is not None else 0
     events: list[Event] = []
     existed = path.exists()
-    if existed:
-        problem = _integrity_problem(path)
+    if not existed and acked > 0:
+        events = _recover(
+            path,
+            f"the event log file is missing, but it held events up to seq {acked}",
+            stamper=stamper,
+            migrations_dir=migrations_dir,
+            last_seq=floor,
+            lost=(1, acked),
+        )
+    elif existed:
+        last, problem = _probe(path)
+        if problem is None and last is None and acked > 0:
+            last = 0  # no log in the file at all
+            if path.stat().st_size == 0 and not _sidecar(path, "-wal").exists():
+                problem = f"the event log file is empty, but it held events up to seq {acked}"
         if problem is not None:
-            events = _recover(path, problem, stamper=stamper, migrations_dir=migrations_dir)
+            salvaged = _salvage_last_seq(path) if last is None else last
+            events = _recover(
+                path,
+                problem,
+                stamper=stamper,
+                migrations_dir=migrations_dir,
+                last_seq=max(salvaged or 0, floor),
+                lost=None if salvaged is None or salvaged >= acked else (salvaged + 1, acked),
+            )
+        elif last is not None and last < acked:
+            events = _recover(
+                path,
+                f"the log ends at seq {last} but events up to seq {acked} were committed: "
+                "its write-ahead log was damaged or removed",
+                stamper=stamper,
+                migrations_dir=migrations_dir,
+                last_seq=floor,
+                lost=(last + 1, acked),
+                seed=True,
+            )
     engine = make_engine(path)
     try:
         if not events:
             events = _migrate(
                 engine, path, existed=existed, stamper=stamper, migrations_dir=migrations_dir
             )
+        more, last_seq = _reconcile(engine, state, state_problem, floor, stamper)
+        events += more
         faults = tuple(active_faults(engine))
+        keeper = SeqKeeper(state_path(path), LogState(acked=last_seq, boot_id=stamper.boot_id))
     except BaseException:
         engine.dispose()
         raise
-    return Prepared(engine, path, head, tuple(events), faults)
+    return Prepared(engine, path, head, tuple(events), faults, keeper)
+
+
+def _reconcile(
+    engine: Engine,
+    state: LogState | None,
+    state_problem: str | None,
+    floor: int,
+    stamper: EventStamper,
+) -> tuple[list[Event], int]:
+    """Numbering goes on above ``floor``; events the last run could not write are
+    logged. Returns the events logged here and the last sequence number used."""
+    with immediate(engine) as connection:
+        last = _sequence(connection)
+        notices: list[NewEvent] = []
+        if floor > last:
+            _set_sequence(connection, floor)
+            notices.append(
+                _notice(
+                    stamper,
+                    "seq-skipped",
+                    {
+                        "from": last + 1,
+                        "to": floor,
+                        "reason": "the last run stopped without closing the log in an earlier "
+                        "boot (a power cut?): numbers it may have handed on are not reused",
+                    },
+                )
+            )
+        if state is not None and state.lost:
+            notices.append(_notice(stamper, "events-lost", state.lost))
+        if state_problem is not None:
+            notices.append(_notice(stamper, "state-rebuilt", {"error": state_problem}))
+        committed = insert_events(connection, notices)
+        return committed, committed[-1].seq if committed else max(last, floor)
+
+
+def _notice(stamper: EventStamper, state: str, detail: dict[str, Any]) -> NewEvent:
+    return stamper.make(Kind.SYSTEM, state, Cause.SYSTEM, channel=EVENTLOG_CHANNEL, detail=detail)
+
+
+def _sequence(connection: Connection) -> int:
+    """The last sequence number the log has used (0 for none)."""
+    value = connection.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+    ).scalar()
+    return int(value or 0)
+
+
+def _set_sequence(connection: Connection, seq: int) -> None:
+    """Make the next event's number ``seq + 1`` (never lower than it is)."""
+    if connection.exec_driver_sql(
+        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'", (seq,)
+    ).rowcount:
+        return
+    connection.exec_driver_sql(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (seq,)
+    )
 
 
 # ------------------------------------------------------------------------- checks
 
 
-def _integrity_problem(path: Path) -> str | None:
-    """None if ``path`` passes ``PRAGMA quick_check``, else what is wrong with it."""
+def _probe(path: Path) -> tuple[int | None, str | None]:
+    """``PRAGMA quick_check`` and the last sequence number of the log at ``path``,
+    read-only: a read-only connection reads the write-ahead log as it is, and
+    never checkpoints or resets it, so a damaged one is still there to keep.
+
+    Returns (last seq or None if the file holds no log, None) for a sound file and
+    (None, what is wrong) for a damaged one.
+    """
     try:
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+        connection = sqlite3.connect(_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             rows = connection.execute("PRAGMA quick_check").fetchall()
+            if rows != [("ok",)]:
+                return None, "; ".join(str(row[0]) for row in rows)[:2000]
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).fetchone()
+            if not found:
+                return None, None
+            row = connection.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+            ).fetchone()
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
         if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES:
-            return str(exc)
+            return None, str(exc)
         raise EventLogError(f"cannot open the event log {path}: {exc}") from exc
-    if rows == [("ok",)]:
-        return None
-    return "; ".join(str(row[0]) for row in rows)[:2000]
+    return (int(row[0]) if row and isinstance(row[0], int) else 0), None
+
+
+def _integrity_problem(path: Path) -> str | None:
+    """None if ``path`` passes ``PRAGMA quick_check``, else what is wrong with it."""
+    return _probe(path)[1]
+
+
+def _ro_uri(path: Path) -> str:
+    return f"file:{quote(str(path))}?mode=ro"
 
 
 def _salvage_last_seq(path: Path) -> int | None:
     """The last sequence number of a damaged log, if it can still be read."""
     try:
-        uri = f"file:{quote(str(path))}?mode=ro"
-        connection = sqlite3.connect(uri, uri=True, timeout=1.0)
+        connection = sqlite3.connect(_ro_uri(path), uri=True, timeout=1.0)
         try:
             row = connection.execute(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
@@ -216,19 +337,44 @@ def _finish_interrupted_recovery(path: Path) -> None:
 
 
 def _recover(
-    path: Path, problem: str, *, stamper: EventStamper, migrations_dir: Path | None
+    path: Path,
+    problem: str,
+    *,
+    stamper: EventStamper,
+    migrations_dir: Path | None,
+    last_seq: int,
+    lost: tuple[int, int] | None,
+    seed: bool = False,
 ) -> list[Event]:
-    """Move a corrupt log aside and put a new one, saying so, in its place.
+    """Move a damaged log aside and put a new one, saying so, in its place.
+
+    ``last_seq``: numbering goes on above it. ``lost``: the sequence numbers
+    (first, last) that were handed on and are not in what is kept, if known.
+    ``seed``: the file itself is sound (only its write-ahead log was damaged or
+    removed): the new log starts as a copy of everything still readable in it.
 
     The new log is built completely under ``<name>.new`` (schema, first event,
-    persistent fault, checkpointed into one file) before the damaged file is
+    persistent fault, checkpointed into one file) before the damaged files are
     moved; then it is renamed into place. A crash at any point leaves either the
     damaged file (recovery runs again) or a complete new log.
     """
-    moved = _free_name(path.with_name(f"{path.name}.corrupt-{utc_stamp(stamper.clock.utc_us())}"))
-    last_seq = _salvage_last_seq(path)
+    moved = None
+    if path.exists():
+        stamp = utc_stamp(stamper.clock.utc_us())
+        moved = _free_name(path.with_name(f"{path.name}.corrupt-{stamp}"))
     staging = _staging(path)
     _remove_db_files(staging)
+    kept = 0
+    if seed:
+        source = sqlite3.connect(_ro_uri(path), uri=True)
+        copy = sqlite3.connect(staging)
+        try:
+            source.backup(copy)
+            with contextlib.suppress(sqlite3.OperationalError):  # no events table at all
+                kept = int(copy.execute("SELECT count(*) FROM events").fetchone()[0])
+        finally:
+            copy.close()
+            source.close()
     engine = make_engine(staging)
     try:
         with engine.connect() as connection:
@@ -236,16 +382,19 @@ def _recover(
             with connection.begin():
                 revision = _upgrade(connection, migrations_dir)
                 if last_seq:  # keep numbering after the old log: a seq is never reused
-                    connection.exec_driver_sql(
-                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
-                        (last_seq,),
-                    )
+                    _set_sequence(connection, last_seq)
                 detail: dict[str, Any] = {
-                    "moved_to": moved.name,
+                    "moved_to": moved.name if moved else None,
                     "error": problem,
-                    "previous_last_seq": last_seq,
+                    "previous_last_seq": last_seq or None,
                     "revision": revision,
                 }
+                if seed:
+                    detail["events_kept"] = kept
+                if lost is not None:
+                    detail.update(
+                        lost_from_seq=lost[0], lost_to_seq=lost[1], lost=lost[1] - lost[0] + 1
+                    )
                 event = stamper.make(
                     Kind.SYSTEM,
                     "log-recovered",
@@ -254,13 +403,20 @@ def _recover(
                     detail=detail,
                 )
                 events = insert_events(connection, [event])
+                what = f"it was moved to {moved.name}" if moved else "there was no file"
+                kept_text = (
+                    f"a new log was started with the {kept} events still readable"
+                    if seed
+                    else "a new log was started"
+                )
+                lost_text = f" Events {lost[0]} to {lost[1]} were lost." if lost is not None else ""
                 set_persistent_fault(
                     connection,
                     CORRUPT_FAULT_KEY,
                     {
                         "code": CORRUPT_FAULT_KEY.removeprefix("fault."),
-                        "message": f"The event log was damaged ({problem[:200]}); it was moved "
-                        f"to {moved.name} and a new log was started.",
+                        "message": f"The event log was damaged ({problem[:200]}); {what} and "
+                        f"{kept_text}.{lost_text}",
                         "seq": events[0].seq,
                         **detail,
                     },
@@ -275,10 +431,11 @@ def _recover(
         engine.dispose()
     for suffix in _SIDECARS:  # WAL first: a stale WAL must never meet the new file
         _sidecar(staging, suffix).unlink(missing_ok=True)
-        if _sidecar(path, suffix).exists():
+        if moved is not None and _sidecar(path, suffix).exists():
             os.replace(_sidecar(path, suffix), _sidecar(moved, suffix))
-    os.replace(path, moved)
-    _fsync_dir(path.parent)
+    if moved is not None:
+        os.replace(path, moved)
+        _fsync_dir(path.parent)
     os.replace(staging, path)
     _fsync_dir(path.parent)
     return events

@@ -35,9 +35,11 @@ the write lock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -46,6 +48,7 @@ from app.eventlog.buffer import EventBuffer, Gap, Item, Own
 from app.eventlog.database import use_immediate
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
 from app.eventlog.rows import event_to_row, insert_events
+from app.eventlog.seqstate import SeqKeeper
 from app.eventlog.startup import EVENTLOG_CHANNEL, Prepared
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
 
@@ -53,12 +56,22 @@ log = logging.getLogger(__name__)
 
 MIN_BUFFER = 1000
 MAKE_ROOM_BACKOFF_S = 60.0
+WAL_MIN_PAGES = 16
+WAL_MAX_PAGES = 1000  # SQLite's default
+WAL_TUNE_INTERVAL_S = 10.0
 _SQLITE_FULL = 13
 DISK_FULL = "disk-full"
 IO_ERROR = "io-error"
 
 OnCommit = Callable[[Sequence[Event]], None]
 OnFault = Callable[[str, bool, str], None]  # (code, active, message)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -100,9 +113,11 @@ class EventWriter:
             raise ValueError(f"buffer_limit must be at least {MIN_BUFFER}")
         if max_batch < 1 or commit_interval_s < 0 or retry_interval_s <= 0:
             raise ValueError("max_batch >= 1, commit_interval_s >= 0, retry_interval_s > 0")
+        self._keeper: SeqKeeper | None = None
         if isinstance(engine_or_prepared, Prepared):
             self._engine = engine_or_prepared.engine
             self._startup: tuple[Event, ...] = engine_or_prepared.events
+            self._keeper = engine_or_prepared.keeper
         else:
             self._engine = engine_or_prepared
             self._startup = ()
@@ -124,6 +139,8 @@ class EventWriter:
         self._default_max_pages = 0
         self._next_retention = 0.0
         self._next_make_room = 0.0
+        self._next_tune = 0.0
+        self._wal: Path | None = None
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
 
     # ----------------------------------------------------------------- public API
@@ -154,8 +171,16 @@ class EventWriter:
             if self._thread.is_alive():
                 self._buffer.abort()
                 self._thread.join(max(self._retry_s, 1.0) + 1.0)
-        if self.pending:
-            log.error("event log: %d events could not be written before stopping", self.pending)
+        unwritten = self._buffer.unwritten()
+        if unwritten is not None:
+            log.error(
+                "event log: %d events could not be written before stopping", unwritten["count"]
+            )
+        if self._keeper is not None and not self._thread.is_alive():
+            try:
+                self._keeper.close(clean=True, lost=unwritten)
+            except OSError:
+                log.exception("event log: could not record the high-water mark at stop")
 
     @property
     def pending(self) -> int:
@@ -200,6 +225,8 @@ class EventWriter:
                 self._buffer.done(items)
                 self._publish(committed)
                 self._after_success()
+                if self._keeper is not None:
+                    self._extend_reservation()
         except BaseException:  # a bug: say so loudly
             log.exception("event log writer crashed")
             with self._lock:
@@ -254,6 +281,7 @@ class EventWriter:
             self._default_max_pages = self._pragma("PRAGMA max_page_count")
             with self._lock:
                 self._pages_changed = self._max_pages is not None
+            self._tune_wal()
         with self._lock:
             changed, pages = self._pages_changed, self._max_pages
             self._pages_changed = False
@@ -264,12 +292,15 @@ class EventWriter:
 
     def _pragma(self, sql: str) -> int:
         """Run a PRAGMA outside any transaction (SQLAlchemy would BEGIN first)."""
+        return int(self._pragma_text(sql))
+
+    def _pragma_text(self, sql: str, column: int = 0) -> str:
         assert self._conn is not None
         raw = self._conn.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
         try:
-            return int(cursor.execute(sql).fetchone()[0])
+            return str(cursor.execute(sql).fetchone()[column])
         finally:
             cursor.close()
 
@@ -288,16 +319,33 @@ class EventWriter:
             attempt = self._buffer.begin_attempt()
             try:
                 connection = self._connection()
+                if self._keeper is not None:  # numbers are reserved before they are used
+                    self._keeper.before_commit(len(batch))
                 with connection.begin():
-                    return insert_events(connection, batch, rows)
+                    committed = insert_events(connection, batch, rows)
+                if self._keeper is not None and committed:
+                    self._mark(committed[-1].seq)
+                return committed
             except Exception as exc:
                 code, message = classify(exc)
                 self._reset_after_failure(keep=code == DISK_FULL)
-                if code == DISK_FULL and may_make_room and self._make_room():
+                if code == DISK_FULL and may_make_room:
                     may_make_room = False
-                    continue
+                    # The write-ahead log may hold most of a small disk: fold it into
+                    # the database and cut it, then try again; else evict.
+                    if self._checkpoint() or self._make_room():
+                        continue
                 self._failed(code, message, attempt)
                 return None
+
+    def _mark(self, last_seq: int) -> None:
+        """The high-water mark, before the events are handed on (best effort: the
+        events are committed whatever happens to this file)."""
+        assert self._keeper is not None
+        try:
+            self._keeper.committed(last_seq)
+        except OSError:
+            log.warning("event log: could not record the high-water mark", exc_info=True)
 
     def _reset_after_failure(self, *, keep: bool) -> None:
         connection = self._conn
@@ -309,6 +357,44 @@ class EventWriter:
             keep = False
         if not keep or connection.invalidated:
             self._close()  # an I/O error may need a fresh connection (and file handle)
+
+    def _checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database and truncate it (after a write
+        failed for space). True if that freed space."""
+        if self._wal is None:
+            return False
+        before = _size(self._wal)
+        try:
+            self._connection()
+            busy = self._pragma("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:
+            log.warning("event log: checkpoint to make room failed", exc_info=True)
+            self._reset_after_failure(keep=True)
+            return False
+        freed = before - _size(self._wal)
+        if freed > 0:
+            log.warning("event log: disk full; the write-ahead log was cut by %d bytes", freed)
+        return not busy and freed > 0
+
+    def _tune_wal(self) -> None:
+        """Keep the write-ahead log to a quarter of the space it may use, so that on a
+        small disk it cannot fill it (SQLite's default lets it grow to 4 MB first)."""
+        assert self._conn is not None
+        if self._wal is None:
+            name = self._pragma_text("PRAGMA database_list", column=2)
+            self._wal = Path(name + "-wal") if name else None
+        if self._wal is None:
+            return
+        try:
+            disk = os.statvfs(self._wal.parent)
+        except OSError:
+            return
+        page = self._pragma("PRAGMA page_size")
+        room = disk.f_bavail * disk.f_frsize + _size(self._wal)
+        pages = max(WAL_MIN_PAGES, min(WAL_MAX_PAGES, room // 4 // page))
+        self._pragma(f"PRAGMA wal_autocheckpoint = {pages}")
+        self._pragma(f"PRAGMA journal_size_limit = {pages * page}")
+        self._next_tune = time.monotonic() + WAL_TUNE_INTERVAL_S
 
     def _make_room(self) -> bool:
         """On SQLITE_FULL: evict what the retention policy allows. True if any went."""
@@ -359,6 +445,11 @@ class EventWriter:
                 self._notify_fault(code, False, message)
         if time.monotonic() >= self._next_retention:
             self._run_retention()
+        if time.monotonic() >= self._next_tune and self._conn is not None:
+            try:
+                self._tune_wal()
+            except Exception:
+                log.warning("event log: sizing the write-ahead log failed", exc_info=True)
 
     def _run_retention(self) -> None:
         try:
@@ -373,6 +464,13 @@ class EventWriter:
         self._next_retention = time.monotonic() + (0.0 if more else self._retention_s)
         if eviction is not None:
             self._buffer.put_own(eviction_event(self._stamper, eviction, reason="capacity"))
+
+    def _extend_reservation(self) -> None:
+        assert self._keeper is not None
+        try:
+            self._keeper.extend_ahead()
+        except OSError:  # the next commit reserves what it needs, or fails and says so
+            log.warning("event log: could not reserve sequence numbers ahead", exc_info=True)
 
     def _publish(self, events: Sequence[Event]) -> None:
         if events and self._on_commit is not None:

@@ -1,0 +1,119 @@
+"""Small disks (issue #15, item 3): the write-ahead log cannot fill the disk, the log
+recovers once there is room, and events that could not be written before a stop
+are logged at the next start.
+
+- On a 2 MiB tmpfs (in a user and mount namespace, as in ``test_disk_full``) with
+  a filler file taking part of it, edges are made until the disk is full. The
+  log's events must be in the database file, not in a write-ahead log grown to the
+  disk's size (SQLite checkpoints at 1,000 pages, 4 MB, by default: the WAL alone
+  filled such a disk and the fault never cleared). The filler is removed: the
+  fault clears and every buffered event is written.
+- With the database capped (SQLite's page limit, as on a full disk), edges are
+  buffered and the io process is stopped (SIGTERM): the next start logs one
+  "events-lost" row with how many, and from when to when.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.harness import (
+    MEASURED,
+    integrity,
+    recording_io,
+    rows,
+    running,
+    set_config,
+    toggle,
+    written,
+)
+from tests.faults.test_disk_full import IN_NAMESPACE, eventlog_fault, tmpfs_refused
+from tests.web.conftest import wait_for
+
+DISK = 2 << 20
+FILLER = 512 << 10
+
+
+def size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def test_on_a_small_disk_the_log_holds_events_and_recovers_when_there_is_room(
+    tmp_path: Path, figures: dict[str, Any]
+) -> None:
+    if tmpfs_refused():
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {tmpfs_refused()}")
+    mount, view = tmp_path / "disk", tmp_path / "view"
+    mount.mkdir()
+    wrapper = [*IN_NAMESPACE, str(mount), str(view), str(DISK)]
+    io = recording_io(view, tmp_path / "pins.record", command=wrapper)
+    db = view / "alarmbridge.db"
+    with running(io):
+        filler = view / "filler"
+        filler.write_bytes(b"\0" * FILLER)
+        set_config(io, instant=MEASURED)
+        edges = 0
+        while eventlog_fault(io) is None:
+            assert edges < 100_000, "the disk never filled"
+            toggle(io, MEASURED, 300, hz=3000)
+            edges += 300
+        db_bytes, wal_bytes = size(db), size(db.with_name(db.name + "-wal"))
+        pending = io.client.request("status")["eventlog"]["pending"]
+        filler.unlink()
+        wait_for(lambda: eventlog_fault(io) is None and written(io), timeout=30)
+        copy = tmp_path / "copy"  # SQLite cannot open the file through /proc/<pid>/root
+        copy.mkdir()
+        for name in (db.name, db.name + "-wal"):
+            if (db.parent / name).exists():
+                shutil.copyfile(db.parent / name, copy / name)
+        after = rows(copy / db.name, "kind = 'fault'")
+        assert integrity(copy / db.name) == "ok"
+        figures.update(
+            disk_bytes=DISK,
+            filler_bytes=FILLER,
+            edges_to_fill=edges,
+            at_fault={"db_bytes": db_bytes, "wal_bytes": wal_bytes, "pending": pending},
+            faults=[(r["state"], r["detail"]) for r in after],
+        )
+    # The events filled the disk, not the write-ahead log.
+    assert wal_bytes <= (DISK - FILLER) // 3, figures
+    assert db_bytes >= (DISK - FILLER) // 2, figures
+    assert [(r["state"], r["detail"]["code"]) for r in after] == [
+        ("raised", "disk-full"),
+        ("cleared", "disk-full"),
+    ]
+
+
+def test_events_buffered_at_a_stop_are_logged_at_the_next_start(
+    tmp_path: Path, figures: dict[str, Any]
+) -> None:
+    io = recording_io(tmp_path / "data", tmp_path / "pins.record")
+    db = io.data_dir / "alarmbridge.db"
+    with running(io):
+        set_config(io, instant=MEASURED)
+        wait_for(functools.partial(written, io))
+        assert io.proc is not None
+        io.proc.send_signal(signal.SIGUSR1)  # the database cannot grow: a full disk
+        toggle(io, MEASURED, 200, hz=1000)
+        wait_for(lambda: eventlog_fault(io) == "disk-full")
+        wait_for(lambda: io.client.request("status")["eventlog"]["pending"] >= 400)
+        pending = io.client.request("status")["eventlog"]["pending"]
+    with running(io):  # the cap was in the stopped process only
+        wait_for(functools.partial(written, io))
+        [lost] = rows(db, "state = 'events-lost'")
+    detail = lost["detail"]
+    # Every event that was waiting, input and output changes and the fault notices
+    # (the writer's own "raised" is never counted: it is not a submitted event).
+    assert pending - 2 <= detail["count"] <= pending + 2, (pending, detail)
+    assert detail["first_utc_us"] <= detail["last_utc_us"]
+    assert "stopped" in detail["reason"]
+    figures.update(pending_at_stop=pending, logged=detail)
