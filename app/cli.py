@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from app import __version__
 from app.eventlog.database import EventLogError
 from app.exports import csv_header, csv_line
+from app.instance import InstanceError, check_free
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from app.timefmt import parse_moment
@@ -49,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from app.supervisor import Child, Supervisor
 
     settings = _settings(args)
+    check_free(settings.data_dir)  # a second 'run' must not start a second io process
     cli = [sys.executable, "-m", "app.cli"]
     where = ["--data-dir", str(settings.data_dir)]
     if settings.web_dir is not None:
@@ -461,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         ValueError,
         EventLogError,
+        InstanceError,
         ValidationError,
         OSError,
     ) as exc:

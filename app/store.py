@@ -7,15 +7,21 @@ from operator commands, never from the relay path.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from app.config import Config
 from app.eventlog.database import immediate
 from app.eventlog.schema import config as config_table
 from app.eventlog.schema import latches as latches_table
+from app.eventlog.schema import meta
+from hardware import BoardSpec
+
+GOOD_KEY = "config.last-good"  # the last configuration that was valid for the board
 
 
 class ConfigError(ValueError):
@@ -42,17 +48,82 @@ def load_config(db: Engine) -> Config | None:
 
 
 def save_config(db: Engine, new: Config, utc_us: int) -> None:
-    """Store ``new`` as the configuration."""
+    """Store ``new`` as the configuration (and as the last good one: the caller has
+    checked that it fits the board)."""
+    body = new.model_dump_json()
     with immediate(db) as conn:
         conn.execute(delete(config_table).where(config_table.c.id == 1))
         conn.execute(
             insert(config_table).values(
                 id=1,
                 schema_version=new.schema_version,
-                body=new.model_dump_json(),
+                body=body,
                 updated_utc_us=utc_us,
             )
         )
+        _keep_good(conn, body, utc_us)
+
+
+def _keep_good(conn: Connection, body: str, utc_us: int) -> None:
+    value = json.dumps({"body": body, "saved_utc_us": utc_us})
+    conn.execute(delete(meta).where(meta.c.key == GOOD_KEY))
+    conn.execute(insert(meta).values(key=GOOD_KEY, value=value))
+
+
+@dataclass(frozen=True, slots=True)
+class StartupConfig:
+    """The configuration the io process starts on, and what was wrong, if anything."""
+
+    config: Config | None  # None: a fresh appliance (nothing stored)
+    problem: str | None = None  # why the stored configuration was not used
+    used: str = "stored"  # "stored", "last good" or "defaults"
+
+
+def load_startup_config(db: Engine, spec: BoardSpec, rejected: Path) -> StartupConfig:
+    """The stored configuration if it is valid and fits ``spec``; else the last good
+    one, else None (the caller uses the defaults), with the problem. A rejected
+    configuration is kept, as it was stored, in the file ``rejected``.
+
+    Never raises for bad stored data: the relays must not be dead because of it.
+    """
+    with db.connect() as conn:
+        row = conn.execute(
+            select(config_table.c.body, config_table.c.updated_utc_us).where(config_table.c.id == 1)
+        ).first()
+        good_row = conn.execute(select(meta.c.value).where(meta.c.key == GOOD_KEY)).first()
+    if row is None:
+        return StartupConfig(None)
+    config, problem = _usable(row.body, spec)
+    if config is not None:
+        if good_row is None:  # a log from before last-good copies were kept
+            with immediate(db) as conn:
+                _keep_good(conn, str(row.body), int(row.updated_utc_us))
+        return StartupConfig(config)
+    rejected.write_text(str(row.body))
+    if good_row is not None:
+        try:
+            good_body = json.loads(good_row.value)["body"]
+        except (ValueError, KeyError, TypeError):
+            good_body = None
+        good, _ = _usable(good_body, spec) if good_body is not None else (None, None)
+        if good is not None:
+            return StartupConfig(good, problem, "last good")
+    return StartupConfig(None, problem, "defaults")
+
+
+def _usable(body: Any, spec: BoardSpec) -> tuple[Config | None, str | None]:
+    try:
+        document = json.loads(body)
+    except (ValueError, TypeError) as exc:
+        return None, f"not valid JSON ({exc})"
+    try:
+        config = parse_config(document)
+    except ConfigError as exc:
+        return None, " ".join(str(exc).split())[:500]
+    problems = config.fits(spec)
+    if problems:
+        return None, f"it does not fit board {spec.name}: " + "; ".join(problems)
+    return config, None
 
 
 def load_latches(db: Engine) -> list[str]:

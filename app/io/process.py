@@ -27,13 +27,22 @@ from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
+from app.instance import InstanceLock
 from app.io.control import CommandError, ControlServer, EventHub
 from app.io.notify import Notifier
 from app.settings import Settings
-from app.store import load_config, load_latches, parse_config, save_config, save_latches
+from app.store import (
+    load_config,
+    load_latches,
+    load_startup_config,
+    parse_config,
+    save_config,
+    save_latches,
+)
 from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
 
 log = logging.getLogger(__name__)
+CONFIG_FAULT = "config:config-invalid"
 
 
 def boot_id() -> str:
@@ -57,6 +66,7 @@ class IoProcess:
     def start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.instance = InstanceLock.acquire(settings.data_dir)  # before touching any pin
         self.started_mono = time.monotonic()
         spec = settings.board_spec()
         factory = self.pin_factory
@@ -67,14 +77,17 @@ class IoProcess:
         self.stamper = EventStamper(boot_id(), self.clock)
         prepared = prepare_database(settings.db_path, stamper=self.stamper)
         self.db = prepared.engine
-        config = load_config(self.db)
-        if config is None:
-            config = default_config(spec)
+        rejected = settings.db_path.with_name(settings.db_path.name + ".config-rejected")
+        startup = load_startup_config(self.db, spec, rejected)
+        config = startup.config or default_config(spec)
+        if startup.config is None and startup.problem is None:  # a fresh appliance
             save_config(self.db, config, self.clock.utc_us())
-        problems = config.fits(spec)
-        if problems:
-            log.error("stored configuration does not fit board %s: %s", spec.name, problems)
-            config = default_config(spec)
+        if startup.problem is not None:
+            log.error(
+                "stored configuration not used (%s); running on %s",
+                startup.problem,
+                "the last good one" if startup.used == "last good" else "the defaults",
+            )
         self.hub = EventHub()
         self._early: list[Callable[[], None]] = []
         retention = RetentionPolicy(
@@ -102,6 +115,14 @@ class IoProcess:
         self.runner.start(load_latches(self.db))
         faults = prepared.faults
         self.runner.call(lambda: self._raise_persistent(faults))
+        if startup.problem is not None:
+            message = (
+                f"The stored configuration could not be used ({startup.problem}). Running on "
+                + ("the last good configuration" if startup.used == "last good" else "defaults")
+                + f"; the rejected copy is in {rejected.name}. Save a configuration (Inputs "
+                "and Outputs pages, or 'alarmbridge config import') to clear this."
+            )
+            self.runner.call(lambda: self.engine.set_fault(CONFIG_FAULT, True, message))
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
@@ -118,6 +139,7 @@ class IoProcess:
         self.board.close()
         self.db.dispose()
         self.notifier.close()
+        self.instance.release()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -235,6 +257,10 @@ class IoProcess:
         old = self.engine.config
         save_config(self.db, new, self.clock.utc_us())
         self.runner.call(lambda: self.engine.apply_config(new))
+        if CONFIG_FAULT in self.engine.faults:
+            self.runner.call(
+                lambda: self.engine.set_fault(CONFIG_FAULT, False, "a configuration was saved")
+            )
         self._persist_latches(_user(args))  # latches are stored by output name
         self.writer.submit(
             self.stamper.make(
