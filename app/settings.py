@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    io_timeout_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=60,
+        description="how long the web process waits for the io process to answer a command; "
+        "the io process never acts on a command after this (less half a second)",
+    )
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
 

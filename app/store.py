@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from app.config import Config
 from app.eventlog.database import immediate
+from app.eventlog.rows import replace_latches
 from app.eventlog.schema import config as config_table
 from app.eventlog.schema import latches as latches_table
 from app.eventlog.schema import meta
@@ -133,11 +134,7 @@ def load_latches(db: Engine) -> list[str]:
 
 
 def save_latches(db: Engine, outputs: list[str], utc_us: int, source: str | None) -> None:
+    """Store the latched outputs now (the io process has its writer do it, with the
+    events, so that a full disk never fails a manual start)."""
     with immediate(db) as conn:
-        kept = {r.output for r in conn.execute(select(latches_table.c.output))}
-        conn.execute(delete(latches_table).where(latches_table.c.output.not_in(outputs)))
-        for name in outputs:
-            if name not in kept:
-                conn.execute(
-                    insert(latches_table).values(output=name, started_utc_us=utc_us, source=source)
-                )
+        replace_latches(conn, outputs, utc_us, source)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from app.engine.core import Engine
@@ -21,6 +22,16 @@ from hardware import ContactChange
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_WAIT_S = 1.0
+
+
+class CommandExpiredError(Exception):
+    """A command was not done: it reached the engine after its deadline (``late_ms``
+    after it), or the engine thread did not get to it in time (``late_ms`` None)."""
+
+    def __init__(self, late_ms: int | None) -> None:
+        self.late_ms = late_ms
+        when = "in time" if late_ms is None else f"until {late_ms} ms after its deadline"
+        super().__init__(f"not done: the io process could not act on it {when}")
 
 
 class EngineRunner:
@@ -44,19 +55,39 @@ class EngineRunner:
         """Run ``fn`` on the engine thread, without waiting."""
         self._queue.put(fn)
 
-    def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
-        """Run ``fn`` on the engine thread and return its result (or raise its error)."""
+    def call(
+        self, fn: Callable[[], T], timeout: float = 5.0, *, deadline_ns: int | None = None
+    ) -> T:
+        """Run ``fn`` on the engine thread and return its result (or raise its error).
+
+        ``fn`` runs only if the engine thread gets to it within ``timeout`` seconds
+        and before ``deadline_ns`` (``time.monotonic_ns()``); otherwise it never runs
+        and :class:`CommandExpiredError` is raised: a caller told "not done" can trust it.
+        """
         future: Future[T] = Future()
 
         def job() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:
-                    future.set_exception(exc)
+            if not future.set_running_or_notify_cancel():
+                return  # the caller gave up: never act late
+            late = 0 if deadline_ns is None else time.monotonic_ns() - deadline_ns
+            if late > 0:
+                future.set_exception(CommandExpiredError(late // 1_000_000))
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
 
         self._queue.put(job)
-        return future.result(timeout)
+        wait = timeout
+        if deadline_ns is not None:
+            wait = min(wait, max(0.0, (deadline_ns - time.monotonic_ns()) / 1e9) + 0.05)
+        try:
+            return future.result(wait)
+        except FutureTimeout:
+            if future.cancel():
+                raise CommandExpiredError(None) from None
+            return future.result()  # it is running now: it finishes
 
     def start(self, latched: list[str]) -> None:
         self.engine.start(latched)

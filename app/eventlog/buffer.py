@@ -49,7 +49,13 @@ class Own:
         self.event = event
 
 
-Item = NewEvent | Gap | Own
+class Sync:
+    """No event: a reason to write (state the writer keeps, such as the latches)."""
+
+    __slots__ = ()
+
+
+Item = NewEvent | Gap | Own | Sync
 
 
 class EventBuffer:
@@ -93,6 +99,11 @@ class EventBuffer:
         """Queue one of the writer's own events (never dropped)."""
         with self._cond:
             self._append(Own(event))
+
+    def put_sync(self) -> None:
+        """Ask for a write even if no event comes (never dropped)."""
+        with self._cond:
+            self._append(Sync())
 
     def _append(self, item: Item) -> None:  # with _cond held
         self._queue.append(item)
@@ -145,7 +156,7 @@ class EventBuffer:
 
     def done(self, items: Sequence[Item]) -> None:
         """``items`` (the last batch taken) are committed."""
-        users = sum(1 for item in items if not isinstance(item, Gap | Own))
+        users = sum(1 for item in items if not isinstance(item, Gap | Own | Sync))
         with self._cond:
             self._inflight = []
             self._committed += len(items)
@@ -211,7 +222,7 @@ class EventBuffer:
                 if isinstance(item, Gap):
                     count += item.count
                     events += (item.first, item.last)
-                elif not isinstance(item, Own):
+                elif not isinstance(item, Own | Sync):
                     count += 1
                     events.append(item)
         if not count or not events:

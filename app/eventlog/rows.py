@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete, insert, select
 
-from app.eventlog.schema import events
+from app.eventlog.schema import events, latches
 from app.events import Cause, Event, Kind, NewEvent
 
 
@@ -94,3 +94,18 @@ def insert_events(
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     first = int(last) - len(batch) + 1
     return [committed(event, first + i) for i, event in enumerate(batch)]
+
+
+def replace_latches(
+    connection: Connection, outputs: Sequence[str], utc_us: int, source: str | None
+) -> None:
+    """Make the latched outputs (started by hand "until stopped", kept across restarts)
+    ``outputs``, inside the caller's write transaction; those already latched keep
+    their start time and source."""
+    kept = {r.output for r in connection.execute(select(latches.c.output))}
+    connection.execute(delete(latches).where(latches.c.output.not_in(list(outputs))))
+    for name in outputs:
+        if name not in kept:
+            connection.execute(
+                insert(latches).values(output=name, started_utc_us=utc_us, source=source)
+            )

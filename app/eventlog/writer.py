@@ -44,10 +44,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from app.eventlog.buffer import EventBuffer, Gap, Item, Own
+from app.eventlog.buffer import EventBuffer, Gap, Item, Own, Sync
 from app.eventlog.database import use_immediate
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
-from app.eventlog.rows import event_to_row, insert_events
+from app.eventlog.rows import event_to_row, insert_events, replace_latches
 from app.eventlog.seqstate import SeqKeeper
 from app.eventlog.startup import EVENTLOG_CHANNEL, Prepared
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
@@ -133,6 +133,7 @@ class EventWriter:
         self._fault: tuple[str, str] | None = None  # guarded by _lock
         self._max_pages: int | None = None  # guarded by _lock
         self._pages_changed = False  # guarded by _lock
+        self._latches: tuple[list[str], int, str | None] | None = None  # guarded by _lock
         # Writer thread only:
         self._backlog_end: int | None = None  # after a fault: the last item of the backlog
         self._conn: Connection | None = None
@@ -198,6 +199,14 @@ class EventWriter:
         """How many submitted events were dropped because the buffer was full."""
         return self._buffer.dropped
 
+    def set_latches(self, outputs: Sequence[str], utc_us: int, source: str | None) -> None:
+        """Store the latched outputs with the next write (in order with the events
+        submitted before: a manual start's latch is kept when its event is). Never
+        blocks or fails: on a full disk they wait, as events do."""
+        with self._lock:
+            self._latches = (list(outputs), utc_us, source)
+        self._buffer.put_sync()
+
     def set_max_page_count(self, pages: int | None) -> None:
         """Cap the database size on the writer's connection (``PRAGMA max_page_count``).
 
@@ -247,6 +256,8 @@ class EventWriter:
         batch: list[NewEvent] = []
         rows: list[dict[str, Any]] = []
         for item in items:
+            if isinstance(item, Sync):
+                continue
             if isinstance(item, Gap):
                 event = self._notice(
                     Kind.SYSTEM,
@@ -321,8 +332,16 @@ class EventWriter:
                 connection = self._connection()
                 if self._keeper is not None:  # numbers are reserved before they are used
                     self._keeper.before_commit(len(batch))
+                with self._lock:
+                    latches = self._latches
                 with connection.begin():
                     committed = insert_events(connection, batch, rows)
+                    if latches is not None:
+                        replace_latches(connection, *latches)
+                if latches is not None:
+                    with self._lock:
+                        if self._latches is latches:
+                            self._latches = None
                 if self._keeper is not None and committed:
                     self._mark(committed[-1].seq)
                 return committed

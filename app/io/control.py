@@ -14,15 +14,22 @@ import os
 import queue
 import socketserver
 import threading
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from app.engine.runner import CommandExpiredError
 from app.io.protocol import MAX_LINE, encode
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Any]
+OnExpired = Callable[[str, dict[str, Any], CommandExpiredError], None]
+# The deadline (time.monotonic_ns()) of the command being handled on this thread:
+# a command carries it, and the io process acts on it only before it.
+DEADLINE: ContextVar[int | None] = ContextVar("deadline", default=None)
 SUBSCRIBER_BACKLOG = 10_000
 
 
@@ -74,11 +81,18 @@ class _Connection(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         for line in iter(lambda: self.rfile.readline(MAX_LINE), b""):
+            cmd: Any = None
+            request: Any = None
             try:
                 request = json.loads(line)
                 if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                     raise CommandError('a request is a JSON object with a "cmd" string')
                 cmd = request.pop("cmd")
+                deadline = request.pop("deadline_ns", None)
+                if deadline is not None and (
+                    not isinstance(deadline, int) or isinstance(deadline, bool)
+                ):
+                    raise CommandError("deadline_ns must be a whole number")
                 if cmd == "subscribe":
                     self._stream()
                     return
@@ -87,7 +101,17 @@ class _Connection(socketserver.StreamRequestHandler):
                     raise CommandError(
                         f"unknown command {cmd!r}: one of {', '.join(sorted(self.server.handlers))}"
                     )
-                reply: dict[str, Any] = {"ok": True, "result": handler(request)}
+                late = 0 if deadline is None else time.monotonic_ns() - deadline
+                if late > 0:
+                    raise CommandExpiredError(late // 1_000_000)
+                token = DEADLINE.set(deadline)
+                try:
+                    reply: dict[str, Any] = {"ok": True, "result": handler(request)}
+                finally:
+                    DEADLINE.reset(token)
+            except CommandExpiredError as exc:
+                self.server.expired(str(cmd), request, exc)
+                reply = {"ok": False, "error": str(exc), "expired": True}
             except (CommandError, ValueError, KeyError, TypeError) as exc:
                 reply = {"ok": False, "error": str(exc).strip("'\"")}
             except Exception as exc:
@@ -116,10 +140,20 @@ class _Connection(socketserver.StreamRequestHandler):
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # Connections waiting to be accepted (socketserver's default, 5, refused a burst
+    # of 20 clients on an idle appliance). The kernel caps it at net.core.somaxconn.
+    request_queue_size = 128
 
-    def __init__(self, path: Path, handlers: dict[str, Handler], hub: EventHub) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handlers: dict[str, Handler],
+        hub: EventHub,
+        on_expired: OnExpired | None = None,
+    ) -> None:
         self.handlers = handlers
         self.hub = hub
+        self.on_expired = on_expired
         self.path = path
         if path.exists() or path.is_symlink():
             path.unlink()  # a stale socket from a crash
@@ -132,6 +166,14 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def start(self) -> None:
         self._thread.start()
+
+    def expired(self, cmd: str, request: Any, exc: CommandExpiredError) -> None:
+        """A command that was not done because it came too late: say so (logged)."""
+        if self.on_expired is not None:
+            try:
+                self.on_expired(cmd, request if isinstance(request, dict) else {}, exc)
+            except Exception:
+                log.exception("recording an expired command failed")
 
     def stop(self) -> None:
         self.hub.close()

@@ -23,12 +23,13 @@ from app import __version__
 from app.clock import Clock, SystemClock
 from app.config import MAX_MS, MIN_MS, default_config
 from app.engine import Engine, EngineRunner
+from app.engine.runner import CommandExpiredError
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.instance import InstanceLock
-from app.io.control import CommandError, ControlServer, EventHub
+from app.io.control import DEADLINE, CommandError, ControlServer, EventHub
 from app.io.notify import Notifier
 from app.settings import Settings
 from app.store import (
@@ -37,7 +38,6 @@ from app.store import (
     load_startup_config,
     parse_config,
     save_config,
-    save_latches,
 )
 from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
 
@@ -126,7 +126,9 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
-        self.control = ControlServer(settings.socket_path, self._handlers(), self.hub)
+        self.control = ControlServer(
+            settings.socket_path, self._handlers(), self.hub, on_expired=self._expired
+        )
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
 
@@ -177,12 +179,35 @@ class IoProcess:
         else:
             led.show(LedPattern.SIMULATION if self.board.simulated else LedPattern.OK)
 
+    def _act(self, fn: Callable[[], Any]) -> Any:
+        """Run an action on the engine thread, only before the command's deadline."""
+        return self.runner.call(fn, deadline_ns=DEADLINE.get())
+
+    def _check_deadline(self) -> None:
+        """For an action that is not one engine call: refuse it now if it is late."""
+        deadline = DEADLINE.get()
+        if deadline is not None and (late := time.monotonic_ns() - deadline) > 0:
+            raise CommandExpiredError(late // 1_000_000)
+
+    def _expired(self, cmd: str, args: dict[str, Any], exc: CommandExpiredError) -> None:
+        user = args.get("user") if isinstance(args.get("user"), str) else None
+        log.warning("command %r not done: %s", cmd, exc)
+        self.writer.submit(
+            self.stamper.make(
+                Kind.SYSTEM,
+                "command-expired",
+                Cause.USER if user else Cause.SYSTEM,
+                source=(user or "")[:64] or None,
+                detail={"command": cmd[:40], "late_ms": exc.late_ms},
+            )
+        )
+
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
             "status": lambda a: self.status(),
             "start": self._start_output,
             "stop": self._stop_output,
-            "trigger": lambda a: self.runner.call(lambda: self.engine.trigger(_user(a))),
+            "trigger": lambda a: self._act(lambda: self.engine.trigger(_user(a))),
             "sim": self._simulate,
             "config-get": lambda a: self.engine.config.model_dump(mode="json"),
             "config-set": self._set_config,
@@ -225,17 +250,17 @@ class IoProcess:
             not isinstance(duration, int) or not MIN_MS <= duration <= MAX_MS
         ):
             raise CommandError("duration_ms must be a whole number from 25 to 86400000 (24 h)")
-        self.runner.call(lambda: self.engine.manual_start(n, duration, user))
+        self._act(lambda: self.engine.manual_start(n, duration, user))
         self._persist_latches(user)
 
     def _stop_output(self, args: dict[str, Any]) -> None:
         n, user = _int(args, "output"), _user(args)
-        self.runner.call(lambda: self.engine.manual_stop(n, user))
+        self._act(lambda: self.engine.manual_stop(n, user))
         self._persist_latches(user)
 
     def _persist_latches(self, user: str) -> None:
         latched = self.runner.call(self.engine.latched)
-        save_latches(self.db, latched, self.clock.utc_us(), user)
+        self.writer.set_latches(latched, self.clock.utc_us(), user)
 
     def _simulate(self, args: dict[str, Any]) -> str:
         if self.sim is None:
@@ -255,6 +280,7 @@ class IoProcess:
         if problems:
             raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
         old = self.engine.config
+        self._check_deadline()
         save_config(self.db, new, self.clock.utc_us())
         self.runner.call(lambda: self.engine.apply_config(new))
         if CONFIG_FAULT in self.engine.faults:
@@ -288,6 +314,7 @@ class IoProcess:
         )
 
     def _reload(self, args: dict[str, Any]) -> None:
+        self._check_deadline()
         new = load_config(self.db)
         if new is not None:
             self.runner.call(lambda: self.engine.apply_config(new))

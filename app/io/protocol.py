@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,19 @@ class ControlError(Exception):
 
 class IoUnavailableError(ControlError):
     """The io process cannot be reached (not running, restarting, or gone mid-reply)."""
+
+
+class NotDoneError(IoUnavailableError):
+    """The io process did not act: the command reached it after its deadline."""
+
+
+class OutcomeUnknownError(ControlError):
+    """No answer in time. The io process acts on a command only before its deadline
+    (:data:`DEADLINE_MARGIN_S` before the client gives up), so it was done only if
+    the io process acted at the last moment and then stalled; the log tells."""
+
+
+DEADLINE_MARGIN_S = 0.5  # a command's deadline is this long before the client gives up
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -61,13 +75,26 @@ class Client:
         return sock
 
     def request(self, cmd: str, **args: Any) -> Any:
-        """Send one command and return its result (raise :class:`ControlError`)."""
+        """Send one command and return its result (raise :class:`ControlError`).
+
+        The command carries a deadline (``timeout`` less :data:`DEADLINE_MARGIN_S`):
+        the io process does not act on it after that (:class:`NotDoneError`). With
+        no answer within ``timeout``: :class:`OutcomeUnknownError`.
+        """
+        budget = max(0.05, self.timeout - DEADLINE_MARGIN_S)
+        deadline_ns = time.monotonic_ns() + int(budget * 1e9)
         with self._connect() as sock:
             stream = sock.makefile("rwb")
             try:
-                stream.write(encode({"cmd": cmd, **args}))
+                stream.write(encode({"cmd": cmd, "deadline_ns": deadline_ns, **args}))
                 stream.flush()
                 return _reply(stream.readline(MAX_LINE))
+            except TimeoutError as exc:
+                raise OutcomeUnknownError(
+                    f"the io process did not answer {cmd!r} within {self.timeout:g} s. It does "
+                    "nothing after a command's deadline, so it was most likely not done; the "
+                    "event log shows what happened"
+                ) from exc
             except OSError as exc:  # it stopped or restarted under us
                 raise IoUnavailableError(f"the io process went away: {exc}") from exc
             finally:
@@ -131,5 +158,7 @@ def _reply(line: bytes) -> Any:
         raise IoUnavailableError("the io process closed the connection without answering")
     reply = json.loads(line)
     if not reply.get("ok"):
+        if reply.get("expired"):
+            raise NotDoneError(reply.get("error", "not done: it came too late"))
         raise ControlError(reply.get("error", "the io process refused the command"))
     return reply.get("result")

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # NullPool: each read opens the file afresh, so a database the io process
         # has recovered (moved aside and recreated) is seen at once.
         db = make_engine(settings.db_path, read_only=True, poolclass=NullPool)
-        client = Client(settings.socket_path, timeout=5.0)
+        client = Client(settings.socket_path, timeout=settings.io_timeout_s)
         feed = LiveFeed(client, db, settings.db_path)
         auth = AuthStore(
             settings.auth_db_path,

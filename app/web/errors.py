@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from app.eventlog.database import EventLogError, InvalidCursorError
-from app.io.protocol import ControlError, IoUnavailableError
+from app.io.protocol import ControlError, IoUnavailableError, OutcomeUnknownError
 from app.timefmt import TimeFormatError
 from app.web.models import ErrorOut, Problem
 from app.web.security import AccessError
@@ -138,6 +138,9 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
     async def io_unavailable(request: Request, exc: Exception) -> Response:
         return respond(request, 503, ErrorOut(error=str(exc)))
 
+    async def outcome_unknown(request: Request, exc: Exception) -> Response:
+        return respond(request, 504, ErrorOut(error=f"outcome unknown: {exc}"))
+
     async def io_refused(request: Request, exc: Exception) -> Response:
         return respond(request, 400, ErrorOut(error=f"the io process refused: {exc}"))
 
@@ -160,6 +163,7 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(IoUnavailableError, io_unavailable)
+    app.add_exception_handler(OutcomeUnknownError, outcome_unknown)
     app.add_exception_handler(ControlError, io_refused)
     app.add_exception_handler(TimeFormatError, bad_input)
     app.add_exception_handler(InvalidCursorError, bad_input)
