@@ -38,7 +38,7 @@ from tests.faults.harness import (
     written,
 )
 from tests.faults.pins import read_record
-from tests.faults.test_small_disk import eventlog_fault
+from tests.faults.test_disk_full import eventlog_fault
 from tests.web.conftest import wait_for
 
 
