@@ -130,6 +130,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clear_fault(args: argparse.Namespace) -> int:
+    _client(args).request("fault-clear", code=args.code, user=args.user)
+    print(f"fault {args.code} cleared")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     status = _client(args).request("status")
     if args.json:
@@ -389,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("trigger", parents=[common, user], help="the manual trigger").set_defaults(
         func=cmd_trigger
     )
+    clear = sub.add_parser(
+        "clear-fault",
+        parents=[common, user],
+        help="acknowledge a fault that stays until cleared (e.g. eventlog-corrupt)",
+    )
+    clear.add_argument("code")
+    clear.set_defaults(func=cmd_clear_fault)
     status = sub.add_parser("status", parents=[common], help="live state of inputs and outputs")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

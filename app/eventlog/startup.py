@@ -132,7 +132,7 @@ def prepare_database(
                 stamper=stamper,
                 migrations_dir=migrations_dir,
                 last_seq=max(salvaged or 0, floor),
-                lost=None if salvaged is None or salvaged >= acked else (salvaged + 1, acked),
+                lost=(1, max(salvaged or 0, acked)) if (salvaged or acked) else None,
             )
         elif last is not None and last < acked:
             events = _recover(
@@ -349,7 +349,8 @@ def _recover(
     """Move a damaged log aside and put a new one, saying so, in its place.
 
     ``last_seq``: numbering goes on above it. ``lost``: the sequence numbers
-    (first, last) that were handed on and are not in what is kept, if known.
+    (first, last) that were committed and are not in the new log, if known
+    (for a file moved aside whole: all of them, though some may be read from it).
     ``seed``: the file itself is sound (only its write-ahead log was damaged or
     removed): the new log starts as a copy of everything still readable in it.
 
@@ -409,7 +410,9 @@ def _recover(
                     if seed
                     else "a new log was started"
                 )
-                lost_text = f" Events {lost[0]} to {lost[1]} were lost." if lost is not None else ""
+                lost_text = (
+                    f" Events {lost[0]} to {lost[1]} are not in the new log." if lost else ""
+                )
                 set_persistent_fault(
                     connection,
                     CORRUPT_FAULT_KEY,

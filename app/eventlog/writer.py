@@ -325,7 +325,7 @@ class EventWriter:
 
     def _write(self, batch: list[NewEvent], rows: list[dict[str, Any]]) -> list[Event] | None:
         """Commit ``batch``; on failure make room or raise the fault, and return None."""
-        may_make_room = True
+        may_make_room = may_checkpoint = True
         while True:
             attempt = self._buffer.begin_attempt()
             try:
@@ -348,11 +348,15 @@ class EventWriter:
             except Exception as exc:
                 code, message = classify(exc)
                 self._reset_after_failure(keep=code == DISK_FULL)
+                if code == DISK_FULL and may_checkpoint:
+                    # The write-ahead log may hold most of a small disk: fold it into
+                    # the database, cut it, and try again.
+                    may_checkpoint = False
+                    if self._checkpoint():
+                        continue
                 if code == DISK_FULL and may_make_room:
                     may_make_room = False
-                    # The write-ahead log may hold most of a small disk: fold it into
-                    # the database and cut it, then try again; else evict.
-                    if self._checkpoint() or self._make_room():
+                    if self._make_room():
                         continue
                 self._failed(code, message, attempt)
                 return None

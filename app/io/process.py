@@ -24,6 +24,7 @@ from app.clock import Clock, SystemClock
 from app.config import MAX_MS, MIN_MS, default_config
 from app.engine import Engine, EngineRunner
 from app.engine.runner import CommandExpiredError
+from app.eventlog.database import active_faults, clear_persistent_fault
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
@@ -151,7 +152,8 @@ class IoProcess:
 
     def _raise_persistent(self, faults: tuple[Any, ...]) -> None:
         for fault in faults:
-            self.engine.set_fault(f"eventlog:{fault.code}", True, str(fault.detail))
+            message = str(fault.detail.get("message") or fault.detail)
+            self.engine.set_fault(f"eventlog:{fault.code}", True, message)
 
     def _committed(self, events: Sequence[Event]) -> None:
         messages = [e.to_json() for e in events]
@@ -214,6 +216,7 @@ class IoProcess:
             "reload": self._reload,
             "board": lambda a: self._board(),
             "security": self._security,
+            "fault-clear": self._clear_fault,
         }
 
     def _board(self) -> dict[str, Any]:
@@ -311,6 +314,24 @@ class IoProcess:
                 source=_user(args),
                 detail=_security_detail(args),
             )
+        )
+
+    def _clear_fault(self, args: dict[str, Any]) -> None:
+        """An operator acknowledged a persistent fault (kept in the log's database
+        until cleared): clear it, logged with who did."""
+        code, user = args.get("code"), _user(args)
+        keys = {fault.code: fault.key for fault in active_faults(self.db)}
+        if not isinstance(code, str) or code not in keys:
+            active = ", ".join(sorted(keys)) or "none"
+            raise CommandError(
+                f"no fault {code!r} to clear: only faults that stay until cleared can be "
+                f"(active now: {active}); the others clear when their cause goes"
+            )
+        self._check_deadline()
+        clear_persistent_fault(self.db, keys[code])
+        key = f"eventlog:{code}"
+        self.runner.call(
+            lambda: self.engine.set_fault(key, False, f"cleared by {user}", cleared_by=user)
         )
 
     def _reload(self, args: dict[str, Any]) -> None:

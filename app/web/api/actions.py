@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from app.web.deps import State, check_number
 from app.web.errors import NotFoundError
 from app.web.models import SimButton, SimContact, StartRequest, Status
-from app.web.security import Operator
+from app.web.security import Admin, Operator
 
 router = APIRouter(tags=["actions"])
 
@@ -43,6 +43,20 @@ async def stop_output(state: State, who: Operator, n: OutputNumber) -> Status:
 async def trigger(state: State, who: Operator) -> Status:
     """The manual trigger: does what the physical button is configured to do."""
     await state.io("trigger", user=who.name)
+    return await state.status()
+
+
+FaultCode = Annotated[
+    str, Path(description="the fault's code, e.g. eventlog-corrupt", pattern=r"^[a-z0-9-]{1,40}$")
+]
+
+
+@router.post("/faults/{code}/clear")
+async def clear_fault(state: State, who: Admin, code: FaultCode) -> Status:
+    """Acknowledge and clear a fault that stays until someone does (a damaged event
+    log that was moved aside: ``eventlog-corrupt``). Logged with who cleared it.
+    Faults of a live condition (a chattering input, a full disk) clear by themselves."""
+    await state.io("fault-clear", code=code, user=who.name)
     return await state.status()
 
 
