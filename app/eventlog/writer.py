@@ -206,6 +206,7 @@ class EventWriter:
         with self._lock:
             self._latches = (list(outputs), utc_us, source)
         self._buffer.put_sync()
+        self._buffer.poke()  # a failing writer tries at once (a flush learns of it now)
 
     def set_max_page_count(self, pages: int | None) -> None:
         """Cap the database size on the writer's connection (``PRAGMA max_page_count``).

@@ -262,8 +262,12 @@ class IoProcess:
         self._persist_latches(user)
 
     def _persist_latches(self, user: str) -> None:
+        """Keep the latches with the events (the writer writes them). Wait for the
+        write, so a latch reported is durable, unless the disk is failing: then the
+        action stands and the latch is written with the backlog."""
         latched = self.runner.call(self.engine.latched)
         self.writer.set_latches(latched, self.clock.utc_us(), user)
+        self.writer.flush(timeout=2.0)
 
     def _simulate(self, args: dict[str, Any]) -> str:
         if self.sim is None:
