@@ -232,19 +232,10 @@ class IoProcess:
         problems = new.fits(self.board.spec)
         if problems:
             raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
-        old = self.engine.config
         save_config(self.db, new, self.clock.utc_us())
-        self.runner.call(lambda: self.engine.apply_config(new))
+        # The engine logs the change (old and new values) before what it does.
+        self.runner.call(lambda: self.engine.apply_config(new, _user(args)))
         self._persist_latches(_user(args))  # latches are stored by output name
-        self.writer.submit(
-            self.stamper.make(
-                Kind.CONFIG,
-                "changed",
-                Cause.USER,
-                source=_user(args),
-                detail={"old": old.model_dump(mode="json"), "new": new.model_dump(mode="json")},
-            )
-        )
 
     def _security(self, args: dict[str, Any]) -> None:
         """An access event from the web process (a login, a failure, a new user)."""
@@ -263,9 +254,8 @@ class IoProcess:
 
     def _reload(self, args: dict[str, Any]) -> None:
         new = load_config(self.db)
-        if new is not None:
+        if new is not None:  # the engine logs config-reloaded before what it does
             self.runner.call(lambda: self.engine.apply_config(new))
-            self.writer.submit(self.stamper.make(Kind.SYSTEM, "config-reloaded", Cause.SYSTEM))
 
 
 SECURITY_STATES = frozenset(
