@@ -445,9 +445,14 @@ class Engine(Arming):
         self._latches_changed()
         self.tick(now)
 
-    def manual_stop(self, n: int, user: str) -> None:
+    def manual_stop(self, n: int, user: str) -> bool:
+        """Stop output ``n`` (see :meth:`OutputChannel.manual_stop`). An output that
+        is idle, with nothing waiting to start it, has nothing to stop: that is a
+        no-op, not logged. True if it stopped something."""
         out = self._output(n)
         now = self.clock.monotonic_ns()
+        if not out.active and not out.wanted(now):
+            return False
         self._event(
             Kind.OPERATOR,
             "manual-stop",
@@ -460,6 +465,7 @@ class Engine(Arming):
         out.manual_stop()
         self._latches_changed()
         self.tick(now)
+        return True
 
     def trigger(self, user: str) -> None:
         """The manual trigger (as the physical button does), asked by an operator."""
@@ -474,7 +480,7 @@ class Engine(Arming):
         if self.on_latches is not None:
             self.on_latches(self.latched())
 
-    def apply_config(self, config: Config, user: str | None = None) -> None:
+    def apply_config(self, config: Config, user: str | None = None) -> bool:
         """Apply a new configuration without a restart, keeping every state that
         still makes sense (debounce in progress, active outputs, manual starts).
 
@@ -485,8 +491,12 @@ class Engine(Arming):
         contact now means something else, with its new state; each arming change
         (with cause ``schedule`` and its name where the schedule decides); each
         output whose state, or relay, changed.
+
+        The running configuration again changes nothing and logs nothing: False.
         """
         _check_fits(config, self.board)
+        if config == self.config:
+            return False
         now = self.clock.monotonic_ns()
         self.tick(now)  # what was due is not the change's doing
         old = self.config
@@ -530,6 +540,7 @@ class Engine(Arming):
         if self.running:
             self._update_outputs(now, Reconfigured(user, touched))
         self.tick(now)  # what follows from it with causes of its own (a fault cleared)
+        return True
 
     # -- status ---------------------------------------------------------------
 

@@ -206,10 +206,11 @@ class IoProcess:
         self.runner.call(lambda: self.engine.manual_start(n, duration, user))
         self._persist_latches(user)
 
-    def _stop_output(self, args: dict[str, Any]) -> None:
+    def _stop_output(self, args: dict[str, Any]) -> dict[str, bool]:
         n, user = _int(args, "output"), _user(args)
-        self.runner.call(lambda: self.engine.manual_stop(n, user))
+        stopped = self.runner.call(lambda: self.engine.manual_stop(n, user))  # idle: not logged
         self._persist_latches(user)
+        return {"changed": stopped}
 
     def _persist_latches(self, user: str) -> None:
         latched = self.runner.call(self.engine.latched)
@@ -227,15 +228,17 @@ class IoProcess:
             raise CommandError("action must be close, open, press or release")
         return str(action)
 
-    def _set_config(self, args: dict[str, Any]) -> None:
+    def _set_config(self, args: dict[str, Any]) -> dict[str, bool]:
         new = parse_config(args.get("config"))
         problems = new.fits(self.board.spec)
         if problems:
             raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
         save_config(self.db, new, self.clock.utc_us())
-        # The engine logs the change (old and new values) before what it does.
-        self.runner.call(lambda: self.engine.apply_config(new, _user(args)))
+        # The engine logs the change (old and new values) before what it does;
+        # the running configuration again changes nothing and logs nothing.
+        changed = self.runner.call(lambda: self.engine.apply_config(new, _user(args)))
         self._persist_latches(_user(args))  # latches are stored by output name
+        return {"changed": changed}
 
     def _security(self, args: dict[str, Any]) -> None:
         """An access event from the web process (a login, a failure, a new user)."""

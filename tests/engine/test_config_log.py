@@ -1,6 +1,6 @@
 """The log tells the truth, in order (#15): a configuration change is logged first,
 then what it did to each channel, with cause ``config`` and the state it put the
-channel in."""
+channel in; a change or a stop that changes nothing logs nothing."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_no_to_nc_at_rest_logs_the_change_then_the_input_then_the_relay(
     rig = make_rig(fast_inputs)
     assert rig.relays[0] is False  # IN1's contact rests open: normal for NO
     mark = len(rig.events)
-    rig.engine.apply_config(edited(rig, contact(1, "NC")), "ann")
+    assert rig.engine.apply_config(edited(rig, contact(1, "NC")), "ann") is True
     assert rig.relays[0] is True  # open is an alarm for NC
     assert rows(rig, mark) == [
         (Kind.CONFIG, None, "changed", Cause.USER, "ann"),
@@ -195,9 +195,67 @@ def test_a_contact_type_change_restarts_the_stuck_timer(make_rig: MakeRig) -> No
 def test_reloading_logs_the_reload_before_what_it_does(make_rig: MakeRig) -> None:
     rig = make_rig(fast_inputs)
     mark = len(rig.events)
-    rig.engine.apply_config(edited(rig, contact(1, "NC")))
+    assert rig.engine.apply_config(edited(rig, contact(1, "NC"))) is True
     assert rows(rig, mark) == [
         (Kind.SYSTEM, None, "config-reloaded", Cause.SYSTEM, None),
         (Kind.INPUT, "IN1", "alarm", Cause.CONFIG, None),
         (Kind.OUTPUT, "OUT1", "active", Cause.CONFIG, None),
     ]
+
+
+def test_saving_the_running_configuration_changes_and_logs_nothing(make_rig: MakeRig) -> None:
+    rig = make_rig(fast_inputs)
+    rig.close(1)
+    rig.engine.manual_stop(1, "ann")  # stopped while IN1 is still in alarm
+    rig.engine.manual_start(2, 1000, "ann")
+    relays, mark = rig.relays, len(rig.events)
+    same = Config.model_validate(rig.engine.config.model_dump(mode="json"))
+    changed = [rig.engine.apply_config(same, "bob"), rig.engine.apply_config(same)]
+    assert rig.events[mark:] == []
+    assert changed == [False, False]
+    rig.run_ms(999)
+    assert rig.relays == relays  # OUT1 still stopped, OUT2 still timed
+    rig.run_ms(1)
+    assert rig.relays == [False] * 4
+
+
+def test_stopping_an_idle_output_is_a_no_op(make_rig: MakeRig) -> None:
+    rig = make_rig(fast_inputs)
+    mark = len(rig.events)
+    stopped = [rig.engine.manual_stop(2, "ann")]
+    assert rig.events[mark:] == []
+    rig.engine.manual_start(2, None, "ann")
+    assert rig.engine.latched() == ["OUT2"]
+    stopped += [rig.engine.manual_stop(2, "bob"), rig.engine.manual_stop(2, "bob")]
+    assert rows(rig, mark) == [
+        (Kind.OPERATOR, "OUT2", "manual-start", Cause.USER, "ann"),
+        (Kind.OUTPUT, "OUT2", "active", Cause.USER, "ann"),
+        (Kind.OPERATOR, "OUT2", "manual-stop", Cause.USER, "bob"),
+        (Kind.OUTPUT, "OUT2", "idle", Cause.USER, "bob"),
+    ]
+    assert stopped == [False, True, False]  # once is enough
+    rig.close(1)
+    mark = len(rig.events)
+    stopped = [rig.engine.manual_stop(1, "ann"), rig.engine.manual_stop(1, "ann")]
+    assert rows(rig, mark) == [  # the second: stopped already, IN1 still in alarm
+        (Kind.OPERATOR, "OUT1", "manual-stop", Cause.USER, "ann"),
+        (Kind.OUTPUT, "OUT1", "idle", Cause.USER, "ann"),
+    ]
+    assert stopped == [True, False]
+
+
+def test_stopping_a_start_that_waits_for_its_off_gap_is_not_a_no_op(make_rig: MakeRig) -> None:
+    def gap(c: Config) -> None:
+        fast_inputs(c)
+        c.outputs[0].min_off_ms = 500
+
+    rig = make_rig(gap)
+    rig.close(1)
+    rig.open(1)
+    rig.close(1)  # inside the off-gap: OUT1 starts when it ends
+    assert rig.relays[0] is False
+    stopped = rig.engine.manual_stop(1, "ann")
+    rig.run_ms(1000)
+    assert rig.relays[0] is False
+    assert rig.states(Kind.OPERATOR) == ["manual-stop"]
+    assert stopped is True
