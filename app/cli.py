@@ -121,8 +121,15 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    _client(args).request("stop", output=args.n, user=args.user)
+    result = _client(args).request("stop", output=args.n, user=args.user)
+    if _unchanged(result):
+        print(f"output {args.n} was not active: nothing to stop")
     return 0
+
+
+def _unchanged(result: Any) -> bool:
+    """The io process's answer says the command changed nothing (and logged nothing)."""
+    return isinstance(result, dict) and result.get("changed") is False
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
@@ -253,8 +260,11 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.file} is not valid JSON: {exc}") from None
-    _client(args).request("config-set", config=data, user=args.user)
-    print(f"configuration imported from {args.file} and applied")
+    result = _client(args).request("config-set", config=data, user=args.user)
+    if _unchanged(result):
+        print(f"{args.file} is the running configuration: nothing changed")
+    else:
+        print(f"configuration imported from {args.file} and applied")
     return 0
 
 

@@ -35,6 +35,7 @@ class Cause(StrEnum):
     BUTTON = "button"
     RESTART = "restart"
     SYSTEM = "system"
+    CONFIG = "config"  # a configuration change did it (the source: who changed it)
 
 
 @dataclass(frozen=True, slots=True)

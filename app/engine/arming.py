@@ -60,7 +60,11 @@ class Arming:
 
     def _rearm(self, now: int, cause: Cause, source: str | None, drive: bool = True) -> None:
         """Log every alarm input whose arming changed; one already in alarm then
-        drives its outputs (armed) or lets them go (disarmed)."""
+        drives its outputs (armed) or lets them go (disarmed).
+
+        After a configuration change (``cause`` config, ``source`` who made it) an
+        input whose schedule now decides its arming names the schedule as the
+        cause; otherwise (the panel decides) the change itself is the cause."""
         for ch in self.inputs:
             armed = self._arming_of(ch)
             if armed == ch.armed:
@@ -75,13 +79,17 @@ class Arming:
             }
             if self._after_step:
                 detail["clock_step"] = True
-            by = source
-            if by is None and ch.cfg.armed_by is not ArmedBy.PANEL:
+            why, by = cause, source
+            by_schedule = ch.cfg.armed_by is not ArmedBy.PANEL
+            if cause is Cause.CONFIG:
+                if by_schedule and armed == self.schedules.is_active(ch.cfg.schedule, self._utc):
+                    why, by = Cause.SCHEDULE, ch.cfg.schedule
+            elif by is None and by_schedule:
                 by = ch.cfg.schedule
             self._event(
                 Kind.INPUT,
                 "armed" if armed else "disarmed",
-                cause,
+                why,
                 channel=ch.name,
                 source=by,
                 detail=detail,

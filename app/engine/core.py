@@ -8,6 +8,7 @@ written; events leave through ``emit``, which must never block.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -27,6 +28,15 @@ RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this ofte
 EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
 STEP_DETAIL_MAX_US = 7 * DAY_US  # longer steps do not list the schedule changes they cross
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigured:
+    """A configuration change being applied: who made it (None: a reload), and
+    which outputs (0-based) it gave new settings or a new role."""
+
+    user: str | None
+    outputs: set[int]
 
 
 def _check_fits(config: Config, board: Board) -> None:
@@ -209,28 +219,41 @@ class Engine(Arming):
             self.button.edge(self.board.button.closed, now)
         return bool(self._differs)
 
-    def _log_input(self, ch: InputChannel, acts: bool, **detail: Any) -> None:
-        """Log the state ``ch`` settled in, dated when its contact got there."""
-        kind = ch.cfg.kind
-        if kind is InputKind.ARMED_STATE:
-            state = "armed" if ch.alarm else "disarmed"
-        elif ch.alarm and kind is InputKind.ALARM and ch.cfg.enabled and not acts:
+    def _log_input(
+        self,
+        ch: InputChannel,
+        acts: bool,
+        *,
+        cause: Cause = Cause.INPUT,
+        source: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Log the state ``ch`` settled in, dated when its contact got there (or,
+        put there by a configuration change, dated now)."""
+        state = self._input_state(ch)
+        if state == "alarm" and ch.cfg.kind is InputKind.ALARM and ch.cfg.enabled and not acts:
             state = "alarm-not-armed"
-        else:
-            state = "alarm" if ch.alarm else "normal"
         self._event(
             Kind.INPUT,
             state,
-            Cause.INPUT,
+            cause,
             channel=ch.name,
-            mono_ns=ch.raw_since,
+            source=source,
+            mono_ns=ch.raw_since if cause is Cause.INPUT else None,
             detail={
                 "contact": "closed" if ch.stable else "open",
                 "contact_type": str(ch.cfg.contact),
-                "kind": str(kind),
+                "kind": str(ch.cfg.kind),
                 **detail,
             },
         )
+
+    @staticmethod
+    def _input_state(ch: InputChannel) -> str:
+        """What its contact means now, arming aside (arming is logged on its own)."""
+        if ch.cfg.kind is InputKind.ARMED_STATE:
+            return "armed" if ch.alarm else "disarmed"
+        return "alarm" if ch.alarm else "normal"
 
     def _input_settled(self, ch: InputChannel, now: int) -> None:
         acts = self._acts(ch)
@@ -315,6 +338,19 @@ class Engine(Arming):
                 )
         if self.button is not None and self.button.settle(now):
             self._button_settled(self.button, now)
+        self._update_outputs(now)
+        self._after_step = False
+        return self._next_deadline(now)
+
+    def _update_outputs(self, now: int, reconfigured: Reconfigured | None = None) -> None:
+        """Bring every output and its relay up to ``now``; log each change of state.
+
+        Right after a configuration change (``reconfigured``) the change is the
+        cause of what happens here, and an output whose settings changed is logged
+        when its relay flips even if its state did not (valid signal close/open,
+        the healthy relay). The output keeps its own cause and source (what keeps
+        it active) for the status and for the row that ends it.
+        """
         for n, out in enumerate(self.outputs):
             schedule = out.cfg.schedule
             scheduled = self.schedules.is_active(schedule, self._utc)
@@ -323,22 +359,25 @@ class Engine(Arming):
             out.scheduled = scheduled
             changed = out.update(now)
             energised = True if self._is_healthy(out) else out.energised
-            if energised != self._energised[n]:
+            flipped = energised != self._energised[n]
+            if flipped:
                 self.board.relays[n].set(energised)
                 self._energised[n] = energised
+            cause, source = out.cause, out.source
+            if reconfigured is not None:
+                cause, source = Cause.CONFIG, reconfigured.user
+                changed = changed or (flipped and n in reconfigured.outputs)
             if changed:
                 self._event(
                     Kind.OUTPUT,
                     "active" if out.active else "idle",
-                    out.cause,
+                    cause,
                     channel=out.name,
                     dvr_channel=out.cfg.dvr_channel or None,
-                    source=out.source,
+                    source=source,
                     detail={"relay": "energised" if energised else "released"}
                     | ({"clock_step": True} if self._after_step else {}),
                 )
-        self._after_step = False
-        return self._next_deadline(now)
 
     def _next_deadline(self, now: int) -> int:
         times = [self._next_reconcile]
@@ -406,9 +445,14 @@ class Engine(Arming):
         self._latches_changed()
         self.tick(now)
 
-    def manual_stop(self, n: int, user: str) -> None:
+    def manual_stop(self, n: int, user: str) -> bool:
+        """Stop output ``n`` (see :meth:`OutputChannel.manual_stop`). An output that
+        is idle, with nothing waiting to start it, has nothing to stop: that is a
+        no-op, not logged. True if it stopped something."""
         out = self._output(n)
         now = self.clock.monotonic_ns()
+        if not out.active and not out.wanted(now):
+            return False
         self._event(
             Kind.OPERATOR,
             "manual-stop",
@@ -421,6 +465,7 @@ class Engine(Arming):
         out.manual_stop()
         self._latches_changed()
         self.tick(now)
+        return True
 
     def trigger(self, user: str) -> None:
         """The manual trigger (as the physical button does), asked by an operator."""
@@ -435,27 +480,67 @@ class Engine(Arming):
         if self.on_latches is not None:
             self.on_latches(self.latched())
 
-    def apply_config(self, config: Config) -> None:
+    def apply_config(self, config: Config, user: str | None = None) -> bool:
         """Apply a new configuration without a restart, keeping every state that
-        still makes sense (debounce in progress, active outputs, manual starts)."""
+        still makes sense (debounce in progress, active outputs, manual starts).
+
+        What was due before it happens first. Then the change is logged: a
+        ``config`` event by ``user`` with the old and new values, or (``user``
+        None: re-read from the database) ``config-reloaded``. Then what it did,
+        with cause ``config`` and ``user`` as the source: each enabled input whose
+        contact now means something else, with its new state; each arming change
+        (with cause ``schedule`` and its name where the schedule decides); each
+        output whose state, or relay, changed.
+
+        The running configuration again changes nothing and logs nothing: False.
+        """
         _check_fits(config, self.board)
+        if config == self.config:
+            return False
         now = self.clock.monotonic_ns()
+        self.tick(now)  # what was due is not the change's doing
+        old = self.config
+        if user is None:
+            self._event(Kind.SYSTEM, "config-reloaded", Cause.SYSTEM)
+        else:
+            self._event(
+                Kind.CONFIG,
+                "changed",
+                Cause.USER,
+                source=user,
+                detail={"old": old.model_dump(mode="json"), "new": config.model_dump(mode="json")},
+            )
+        shown = [self._input_state(ch) if ch.cfg.enabled else None for ch in self.inputs]
+        roles = [self._is_healthy(out) for out in self.outputs]
         self.config = config
         for ch, cfg in zip(self.inputs, config.inputs, strict=True):
-            ch.reconfigure(cfg)
+            ch.reconfigure(cfg, now)
         for out, ocfg in zip(self.outputs, config.outputs, strict=True):
             out.reconfigure(ocfg)
             out.sources.clear()
         self.schedules = ScheduleBook(config.schedules, self.tz)
         self._utc = self.clock.utc_us()
         self._update_panel(now)
-        self._rearm(now, Cause.USER, None, drive=False)
+        for ch, was in zip(self.inputs, shown, strict=True):
+            if ch.cfg.enabled and self._input_state(ch) != was:
+                self._log_input(ch, self._acts(ch), cause=Cause.CONFIG, source=user)
+        self._rearm(now, Cause.CONFIG, user, drive=False)
         for ch in self.inputs:
             if ch.alarm and self._acts(ch):
                 for out in self._linked(ch):
                     out.mark(Cause.INPUT, ch.name)  # an output it now starts names it
                     out.sources.add(ch.name)
-        self.tick(now)
+        touched = {
+            n
+            for n, (out, before, healthy) in enumerate(
+                zip(self.outputs, old.outputs, roles, strict=True)
+            )
+            if out.cfg != before or self._is_healthy(out) != healthy
+        }
+        if self.running:
+            self._update_outputs(now, Reconfigured(user, touched))
+        self.tick(now)  # what follows from it with causes of its own (a fault cleared)
+        return True
 
     # -- status ---------------------------------------------------------------
 

@@ -60,10 +60,15 @@ class InputChannel:
             "stuck": self.stuck,
         }
 
-    def reconfigure(self, cfg: InputConfig) -> None:
+    def reconfigure(self, cfg: InputConfig, now: int) -> None:
+        """Take new settings at ``now``. A new contact type can change what the
+        resting contact means: alarm since now, or no longer in alarm."""
+        alarm = self.alarm
         self.cfg = cfg
         self.name = cfg.name  # a rename shows in the next event
         self._recent = deque(self._recent, maxlen=cfg.chatter_changes)
+        if self.alarm != alarm:
+            self.alarm_since = now if self.alarm else None
 
     def edge(self, closed: bool, t: int) -> bool:
         """Record a raw change at ``t``; False if it repeats the level we have."""

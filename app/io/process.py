@@ -256,10 +256,11 @@ class IoProcess:
         self._act(lambda: self.engine.manual_start(n, duration, user))
         self._persist_latches(user)
 
-    def _stop_output(self, args: dict[str, Any]) -> None:
+    def _stop_output(self, args: dict[str, Any]) -> dict[str, bool]:
         n, user = _int(args, "output"), _user(args)
-        self._act(lambda: self.engine.manual_stop(n, user))
+        stopped = self._act(lambda: self.engine.manual_stop(n, user))  # idle: not logged
         self._persist_latches(user)
+        return {"changed": stopped}
 
     def _persist_latches(self, user: str) -> None:
         """Keep the latches with the events (the writer writes them). Wait for the
@@ -281,29 +282,22 @@ class IoProcess:
             raise CommandError("action must be close, open, press or release")
         return str(action)
 
-    def _set_config(self, args: dict[str, Any]) -> None:
+    def _set_config(self, args: dict[str, Any]) -> dict[str, bool]:
         new = parse_config(args.get("config"))
         problems = new.fits(self.board.spec)
         if problems:
             raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
-        old = self.engine.config
         self._check_deadline()
         save_config(self.db, new, self.clock.utc_us())
-        self.runner.call(lambda: self.engine.apply_config(new))
-        if CONFIG_FAULT in self.engine.faults:
+        # The engine logs the change (old and new values) before what it does;
+        # the running configuration again changes nothing and logs nothing.
+        changed = self.runner.call(lambda: self.engine.apply_config(new, _user(args)))
+        if CONFIG_FAULT in self.engine.faults:  # the stored configuration is good again
             self.runner.call(
                 lambda: self.engine.set_fault(CONFIG_FAULT, False, "a configuration was saved")
             )
         self._persist_latches(_user(args))  # latches are stored by output name
-        self.writer.submit(
-            self.stamper.make(
-                Kind.CONFIG,
-                "changed",
-                Cause.USER,
-                source=_user(args),
-                detail={"old": old.model_dump(mode="json"), "new": new.model_dump(mode="json")},
-            )
-        )
+        return {"changed": changed}
 
     def _security(self, args: dict[str, Any]) -> None:
         """An access event from the web process (a login, a failure, a new user)."""
@@ -341,9 +335,8 @@ class IoProcess:
     def _reload(self, args: dict[str, Any]) -> None:
         self._check_deadline()
         new = load_config(self.db)
-        if new is not None:
+        if new is not None:  # the engine logs config-reloaded before what it does
             self.runner.call(lambda: self.engine.apply_config(new))
-            self.writer.submit(self.stamper.make(Kind.SYSTEM, "config-reloaded", Cause.SYSTEM))
 
 
 SECURITY_STATES = frozenset(

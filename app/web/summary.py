@@ -8,7 +8,12 @@ from typing import Any
 
 from app.timefmt import local_text, parse_moment
 
-_CAUSES = {"schedule": "its schedule", "input": "the panel", "user": "a configuration change"}
+_CAUSES = {
+    "schedule": "its schedule",
+    "input": "the panel",
+    "config": "a configuration change",
+    "user": "a configuration change",  # rows logged before cause "config" existed
+}
 
 
 def _local(iso: str, tz: tzinfo) -> str:

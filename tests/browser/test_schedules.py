@@ -367,8 +367,8 @@ def test_the_running_appliance_obeys_the_schedule(appliance: Appliance, page: Pa
     # Still in alarm, now armed: the linked output starts.
     expect(out1).to_have_attribute("data-state", "active")
     # ...and says why: IN1 drives it. (The engine's part: Engine.apply_config re-arms
-    # with drive=False and adds the input as a source without marking a cause, so the
-    # output shows, and logs, cause "system" with no source.)
+    # with drive=False and marks the input as the output's source, so the card shows
+    # "input: IN1"; the log row that started it says "config: admin", #15.)
     expect(out1.locator('[data-field="cause"]')).to_contain_text("IN1")
 
 

@@ -246,8 +246,12 @@ def test_changing_the_schedule_re_evaluates_at_once(make_rig: MakeRig) -> None:
     assert rig.relays[0] is False
     config = rig.engine.config.model_copy(deep=True)
     config.schedules = [daily("11:00", "13:00")]
-    rig.engine.apply_config(Config.model_validate(config.model_dump()))
-    assert [(e.state, e.cause) for e in arming(rig)] == [("armed", Cause.USER)]
+    rig.engine.apply_config(Config.model_validate(config.model_dump()), "ann")
+    # The schedule arms it; the change (by ann) is what started the output...
+    assert [(e.state, e.cause, e.source) for e in arming(rig)] == [("armed", Cause.SCHEDULE, NAME)]
     assert rig.relays[0] is True
     [active] = rig.of_kind(Kind.OUTPUT)
-    assert (active.state, active.cause, active.source) == ("active", Cause.INPUT, "IN1")
+    assert (active.state, active.cause, active.source) == ("active", Cause.CONFIG, "ann")
+    # ...and IN1's alarm is what keeps it active.
+    out = rig.engine.status()["outputs"][0]
+    assert (out["cause"], out["source"]) == ("input", "IN1")

@@ -161,3 +161,65 @@ def test_cli_errors_are_one_clear_line(io_proc: IoProc, tmp_path: Path) -> None:
     done = cli(data, "config", "import", str(bad), check=False)
     assert "invalid configuration" in done.stderr
     assert "colour" in done.stderr
+
+
+def _logged(data_dir: Path, after: int = 0) -> list[tuple[Any, ...]]:
+    """The rows of the real SQLite log after sequence number ``after``, in order."""
+    with sqlite3.connect(data_dir / "alarmbridge.db") as db:
+        return db.execute(
+            "SELECT seq, kind, channel, state, cause, source, detail FROM events"
+            " WHERE seq > ? ORDER BY seq",
+            (after,),
+        ).fetchall()
+
+
+def test_a_config_change_is_logged_before_what_it_does(io_proc: IoProc) -> None:
+    io_proc.start()
+    data, client = io_proc.data_dir, io_proc.client
+    wait_for(lambda: _status(io_proc)["eventlog"]["pending"] == 0)  # the start is logged
+    mark = _logged(data)[-1][0]
+    config = client.request("config-get")
+    config["inputs"][0]["contact"] = "NC"  # IN1's contact rests open: now an alarm
+    config["outputs"][1]["valid_signal"] = "open"  # OUT2 idle: its relay now energised
+    reply = client.request("config-set", config=config, user="ann")
+    wait_for(lambda: _status(io_proc)["eventlog"]["pending"] == 0)  # all it did is committed
+    rows = _logged(data, mark)
+    assert [row[1:6] for row in rows] == [
+        ("config", None, "changed", "user", "ann"),
+        ("input", "IN1", "alarm", "config", "ann"),
+        ("output", "OUT1", "active", "config", "ann"),
+        ("output", "OUT2", "idle", "config", "ann"),
+    ]
+    assert [json.loads(row[6]) for row in rows[2:]] == [{"relay": "energised"}] * 2
+    assert reply == {"changed": True}
+
+
+def test_the_same_config_again_and_a_stop_of_an_idle_output_log_nothing(
+    io_proc: IoProc, tmp_path: Path
+) -> None:
+    io_proc.start()
+    data, client = io_proc.data_dir, io_proc.client
+    wait_for(lambda: _status(io_proc)["eventlog"]["pending"] == 0)  # the start is logged
+    mark = _logged(data)[-1][0]
+    config = client.request("config-get")
+    replies = [
+        client.request("config-set", config=config, user="ann"),
+        client.request("stop", output=3, user="ann"),
+    ]
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(config))
+    imported = cli(data, "config", "import", str(saved), "--user", "ann").stdout
+    stop = cli(data, "stop", "3").stdout
+    client.request("start", output=3, duration_ms=60_000, user="bob")  # the next rows
+    replies.append(client.request("stop", output=3, user="bob"))
+    wait_for(lambda: _status(io_proc)["eventlog"]["pending"] == 0)
+    assert [row[1:6] for row in _logged(data, mark)] == [
+        ("operator", "OUT3", "manual-start", "user", "bob"),
+        ("output", "OUT3", "active", "user", "bob"),
+        ("operator", "OUT3", "manual-stop", "user", "bob"),
+        ("output", "OUT3", "idle", "user", "bob"),
+    ]
+    # Each still succeeds, and says whether it changed anything.
+    assert replies == [{"changed": False}, {"changed": False}, {"changed": True}]
+    assert imported == f"{saved} is the running configuration: nothing changed\n"
+    assert stop == "output 3 was not active: nothing to stop\n"

@@ -174,8 +174,9 @@ def test_the_running_io_process_follows_its_schedule_and_clock_steps(
     assert " to 2026-11-23 10:00:0" in text and text.endswith("; schedules re-evaluated: Night")
     wait_for(lambda: not status(client)["outputs"][0]["active"])
     disarmed = [e for e in events(client, channel="IN1") if e["state"] == "disarmed"]
-    # newest first: by the step, then when the input was put on this schedule
-    assert [(e["cause"], e["detail"].get("clock_step")) for e in disarmed] == [
-        ("schedule", True),
-        ("user", None),
+    # newest first: by the step, then when the input was put on this schedule (#15:
+    # the schedule disarmed it, not the user)
+    assert [(e["cause"], e["source"], e["detail"].get("clock_step")) for e in disarmed] == [
+        ("schedule", "Night", True),
+        ("schedule", "Night", None),
     ]
