@@ -58,7 +58,7 @@ MIN_BUFFER = 1000
 MAKE_ROOM_BACKOFF_S = 60.0
 WAL_MIN_PAGES = 16
 WAL_MAX_PAGES = 1000  # SQLite's default
-WAL_TUNE_INTERVAL_S = 10.0
+WAL_TUNE_INTERVAL_S = 1.0  # statvfs is cheap; the budget follows the free space
 _SQLITE_FULL = 13
 DISK_FULL = "disk-full"
 IO_ERROR = "io-error"
@@ -401,7 +401,7 @@ class EventWriter:
         return not busy and freed > 0
 
     def _tune_wal(self) -> None:
-        """Keep the write-ahead log to a quarter of the space it may use, so that on a
+        """Keep the write-ahead log to an eighth of the space it may use, so that on a
         small disk it cannot fill it (SQLite's default lets it grow to 4 MB first)."""
         assert self._conn is not None
         if self._wal is None:
@@ -415,7 +415,7 @@ class EventWriter:
             return
         page = self._pragma("PRAGMA page_size")
         room = disk.f_bavail * disk.f_frsize + _size(self._wal)
-        pages = max(WAL_MIN_PAGES, min(WAL_MAX_PAGES, room // 4 // page))
+        pages = max(WAL_MIN_PAGES, min(WAL_MAX_PAGES, room // 8 // page))
         self._pragma(f"PRAGMA wal_autocheckpoint = {pages}")
         self._pragma(f"PRAGMA journal_size_limit = {pages * page}")
         self._next_tune = time.monotonic() + WAL_TUNE_INTERVAL_S
@@ -459,13 +459,15 @@ class EventWriter:
             if self._backlog_end is None:  # first success: write the backlog first
                 self._backlog_end = self._buffer.submitted
             if self._buffer.committed >= self._backlog_end:
-                with self._lock:
-                    self._fault = None
                 self._backlog_end = None
                 code, message = fault[0], "writing to the event log works again"
                 log.warning("event log: %s cleared; the buffered events are written", code)
                 detail = {"code": code, "message": message}
+                # Queued before the fault is shown cleared: "no fault, nothing pending"
+                # then means the "cleared" row is written too.
                 self._buffer.put_own(self._notice(Kind.FAULT, "cleared", detail))
+                with self._lock:
+                    self._fault = None
                 self._notify_fault(code, False, message)
         if time.monotonic() >= self._next_retention:
             self._run_retention()

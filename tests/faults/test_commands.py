@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import signal
 import threading
 import time
@@ -23,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from app.auth.passwords import hash_password
 from app.auth.store import AuthStore, Role
-from app.io.protocol import Client, OutcomeUnknownError
+from app.io.protocol import Client, NotDoneError, OutcomeUnknownError
 from app.settings import Settings
 from app.web.app import create_app
 from tests.faults.harness import (
@@ -35,6 +36,7 @@ from tests.faults.harness import (
     running,
     set_config,
     toggle,
+    variants,
     written,
 )
 from tests.faults.pins import read_record
@@ -100,6 +102,52 @@ def test_a_command_answered_too_late_is_never_done(tmp_path: Path, figures: dict
     assert not any(o["active"] for o in status["outputs"])
     assert status["inputs"][0]["contact"] == "open"
     assert relay_sets(record, paused) == []  # no relay moved
+
+
+@variants(
+    "pauses", ((0.2, 0.75, 1.5),), (tuple(random.Random(15).uniform(0, 1.6) for _ in range(30)),)
+)
+def test_what_a_client_is_told_is_what_happened(
+    tmp_path: Path, pauses: tuple[float, ...], figures: dict[str, Any]
+) -> None:
+    """The io process is paused for a while around a trigger sent with a 1 s timeout
+    (deadline 0.5 s): "done" must mean it ran, "not done" that it did not, and
+    "unknown" is allowed only when no answer came in time (then it did not run)."""
+    io = recording_io(tmp_path / "data", tmp_path / "pins.record")
+    db = io.data_dir / "alarmbridge.db"
+    told: dict[str, int] = {}
+    with running(io):
+        assert io.proc is not None
+        wait_for(functools.partial(written, io))
+        client = Client(io.client.path, timeout=1.0)
+        for n, pause in enumerate(pauses):
+            user = f"op{n}"
+            answer: list[str] = []
+
+            def ask(user: str = user, answer: list[str] = answer) -> None:
+                try:
+                    client.request("trigger", user=user)
+                    answer.append("done")
+                except NotDoneError:
+                    answer.append("not done")
+                except OutcomeUnknownError:
+                    answer.append("unknown")
+
+            io.proc.send_signal(signal.SIGSTOP)
+            asker = threading.Thread(target=ask)
+            asker.start()
+            time.sleep(pause)
+            io.proc.send_signal(signal.SIGCONT)
+            asker.join(10)
+            wait_for(functools.partial(written, io))
+            ran = bool(rows(db, "state = 'manual-trigger' AND source = ?", user))
+            expired = bool(rows(db, "state = 'command-expired' AND source = ?", user))
+            [what] = answer
+            told[what] = told.get(what, 0) + 1
+            assert ran != expired, (pause, what)  # one or the other, always
+            assert ran == (what == "done"), (pause, what, ran)
+            io.client.request("stop", output=1, user="reset")  # end the trigger's pulses
+    figures.update(pauses=len(pauses), told=told)
 
 
 def test_the_web_api_says_outcome_unknown_and_the_trigger_never_runs(

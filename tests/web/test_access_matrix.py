@@ -72,6 +72,8 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/trigger"): OPERATOR,
     ("POST", "/api/v1/simulation/inputs/{n}"): OPERATOR,
     ("POST", "/api/v1/simulation/button"): OPERATOR,
+    # acknowledging a fault that stays until cleared
+    ("POST", "/api/v1/faults/{code}/clear"): ADMIN,
     # the event log
     ("GET", "/api/v1/events"): VIEWER,
     ("GET", "/api/v1/events/export"): VIEWER,
@@ -89,7 +91,7 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
 }
 
 #: what each path parameter is filled with: things that exist, or harmlessly do not
-PATH_VALUES = {"n": "1", "name": "nope", "token_id": "999999"}
+PATH_VALUES = {"n": "1", "name": "nope", "token_id": "999999", "code": "nope"}
 
 #: routes that end the caller's session: a session caller gets a fresh one for them
 ENDS_SESSION = {("POST", "/api/v1/logout")}
