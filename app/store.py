@@ -79,6 +79,15 @@ class StartupConfig:
     problem: str | None = None  # why the stored configuration was not used
     used: str = "stored"  # "stored", "last good" or "defaults"
 
+    def message(self, rejected: Path) -> str:
+        """What the fault says: what was wrong, what runs, how to repair it."""
+        running = "the last good configuration" if self.used == "last good" else "defaults"
+        return (
+            f"The stored configuration could not be used ({self.problem}). Running on "
+            f"{running}; the rejected copy is in {rejected.name}. Save a configuration "
+            "(Inputs and Outputs pages, or 'alarmbridge config import') to clear this."
+        )
+
 
 def load_startup_config(db: Engine, spec: BoardSpec, rejected: Path) -> StartupConfig:
     """The stored configuration if it is valid and fits ``spec``; else the last good

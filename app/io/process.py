@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -63,32 +64,40 @@ class IoProcess:
     on_event: Callable[[dict[str, Any]], None] | None = None
     notifier: Notifier = field(default_factory=Notifier)
     pin_factory: Factory | None = None  # None: made from settings.pins
+    _stop_reason: str = field(default="stopped", init=False, repr=False)
 
     def start(self) -> None:
+        """Start everything, in an order that makes the relays safe first. If a step
+        fails, what was started is stopped again (the board closed: its relays go
+        to their released level), and the error is raised."""
+        with ExitStack() as stack:
+            self._start(stack)
+            self._stack: ExitStack | None = stack.pop_all()
+
+    def _start(self, stack: ExitStack) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.instance = InstanceLock.acquire(settings.data_dir)  # before touching any pin
+        stack.callback(InstanceLock.acquire(settings.data_dir).release)  # before any pin
+        stack.callback(self.notifier.close)
         self.started_mono = time.monotonic()
         spec = settings.board_spec()
         factory = self.pin_factory
         if factory is None:
             factory = make_pin_factory(settings.pins, boot_levels=spec.boot_levels())
         self.board = Board(spec, factory)  # relays safe first
+        stack.callback(self.board.close)
         self.sim = SimulatedBoard(self.board) if self.board.simulated else None
         self.stamper = EventStamper(boot_id(), self.clock)
         prepared = prepare_database(settings.db_path, stamper=self.stamper)
         self.db = prepared.engine
+        stack.callback(self.db.dispose)
         rejected = settings.db_path.with_name(settings.db_path.name + ".config-rejected")
         startup = load_startup_config(self.db, spec, rejected)
         config = startup.config or default_config(spec)
         if startup.config is None and startup.problem is None:  # a fresh appliance
             save_config(self.db, config, self.clock.utc_us())
         if startup.problem is not None:
-            log.error(
-                "stored configuration not used (%s); running on %s",
-                startup.problem,
-                "the last good one" if startup.used == "last good" else "the defaults",
-            )
+            log.error("%s", startup.message(rejected))
         self.hub = EventHub()
         self._early: list[Callable[[], None]] = []
         retention = RetentionPolicy(
@@ -104,6 +113,8 @@ class IoProcess:
             retention=retention,
         )
         self.writer.start()
+        stack.callback(self.writer.stop)
+        stack.callback(self._stop_control)  # after the relays are safe (below)
         self.engine = Engine(
             self.board,
             config,
@@ -114,15 +125,11 @@ class IoProcess:
         )
         self.runner = EngineRunner(self.engine, heartbeat=self._heartbeat)
         self.runner.start(load_latches(self.db))
+        stack.callback(lambda: self.runner.stop(self._stop_reason))
         faults = prepared.faults
         self.runner.call(lambda: self._raise_persistent(faults))
         if startup.problem is not None:
-            message = (
-                f"The stored configuration could not be used ({startup.problem}). Running on "
-                + ("the last good configuration" if startup.used == "last good" else "defaults")
-                + f"; the rejected copy is in {rejected.name}. Save a configuration (Inputs "
-                "and Outputs pages, or 'alarmbridge config import') to clear this."
-            )
+            message = startup.message(rejected)
             self.runner.call(lambda: self.engine.set_fault(CONFIG_FAULT, True, message))
         for apply in self._early:
             self.runner.post(apply)
@@ -133,16 +140,26 @@ class IoProcess:
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
 
+    def _stop_control(self) -> None:
+        control: ControlServer | None = getattr(self, "control", None)
+        if control is not None:
+            control.stop()
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` succeeded and :meth:`stop` has not run yet."""
+        return getattr(self, "_stack", None) is not None
+
     def stop(self, reason: str = "stopped") -> None:
-        """Relays to their safe state and a final event, then everything closes."""
+        """Relays to their safe state and a final event, then everything closes
+        (in the reverse order of :meth:`start`): the control socket, the writer,
+        the board, the database, the notifier, the instance lock."""
+        stack, self._stack = getattr(self, "_stack", None), None
+        if stack is None:
+            return
         self.notifier.stopping()
-        self.runner.stop(reason)
-        self.control.stop()
-        self.writer.stop()
-        self.board.close()
-        self.db.dispose()
-        self.notifier.close()
-        self.instance.release()
+        self._stop_reason = reason
+        stack.close()
 
     # -- plumbing -------------------------------------------------------------
 
@@ -403,8 +420,7 @@ def run_forever(process: IoProcess) -> None:
         while not reason:
             wake_r.recv(64)
     finally:
-        if hasattr(process, "runner"):
-            process.stop(reason[0] if reason else "stopped")
+        process.stop(reason[0] if reason else "stopped")  # (nothing if start failed)
         signal.set_wakeup_fd(previous_fd)
         for s, handler in previous.items():
             signal.signal(s, handler)

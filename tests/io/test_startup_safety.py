@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from app.instance import InstanceLock
 from tests.io.conftest import CLI, IoProc, cli, wait_for
 
 
@@ -140,3 +141,32 @@ def test_a_bad_stored_configuration_starts_on_the_last_good_one_with_a_fault(
     fault_rows = [(e["state"], e["detail"]["code"]) for e in log if e["kind"] == "fault"]
     assert ("raised", "config-invalid") in fault_rows
     assert ("cleared", "config-invalid") in fault_rows
+
+
+def test_a_start_that_fails_after_the_board_opened_releases_it(tmp_path: Path) -> None:
+    """ADR 0001's pull-on-release must run even when the database cannot be opened:
+    the board is closed, the lock released, and the error raised."""
+    from gpiozero.pins.mock import MockFactory
+
+    from app.eventlog import MigrationError
+    from app.io.process import IoProcess
+    from app.settings import Settings
+    from hardware import Board
+
+    settings = Settings(data_dir=tmp_path / "data", pins="mock")
+    settings.data_dir.mkdir()
+    # A log at a schema revision this version does not know: start must fail.
+    with closing(sqlite3.connect(settings.db_path)) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num TEXT)")
+        connection.execute("INSERT INTO alembic_version VALUES ('9999_from_the_future')")
+        connection.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT)")
+        connection.commit()
+    factory = MockFactory()
+    process = IoProcess(settings, pin_factory=factory)
+    with pytest.raises(MigrationError, match="does not know"):
+        process.start()
+    assert not process.started
+    Board(settings.board_spec(), factory).close()  # every pin was released
+    process.stop()  # a no-op
+    InstanceLock.acquire(settings.data_dir).release()  # the lock is free again
+    factory.close()
