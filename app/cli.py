@@ -51,7 +51,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     check_free(settings.data_dir)  # a second 'run' must not start a second io process
-    cli = [sys.executable, "-m", "app.cli"]
+    # -P: the children import the installed app, never an 'app' package that happens
+    # to be in the current directory (a checkout of another version, say).
+    cli = [sys.executable, "-P", "-m", "app.cli"]
     where = ["--data-dir", str(settings.data_dir)]
     if settings.web_dir is not None:
         where += ["--web-dir", str(settings.web_dir)]
