@@ -43,6 +43,9 @@ from tests.faults.pins import read_record
 from tests.faults.test_disk_full import eventlog_fault
 from tests.web.conftest import wait_for
 
+_RNG = random.Random(15)
+PAUSES = tuple(round(_RNG.uniform(0, 1.6), 3) for _ in range(30))  # seconds
+
 
 def relay_sets(record: Path, since_ns: int) -> list[Any]:
     return [
@@ -104,9 +107,7 @@ def test_a_command_answered_too_late_is_never_done(tmp_path: Path, figures: dict
     assert relay_sets(record, paused) == []  # no relay moved
 
 
-@variants(
-    "pauses", ((0.2, 0.75, 1.5),), (tuple(random.Random(15).uniform(0, 1.6) for _ in range(30)),)
-)
+@variants("pauses", ((0.2, 0.75, 1.5),), (PAUSES,))
 def test_what_a_client_is_told_is_what_happened(
     tmp_path: Path, pauses: tuple[float, ...], figures: dict[str, Any]
 ) -> None:
