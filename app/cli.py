@@ -206,6 +206,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.db_path.exists():
         raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
+    if args.action == "verify":
+        return _verify_log(settings.db_path)
     db = make_engine(settings.db_path, read_only=True)
     try:
         page = newest(
@@ -227,6 +229,52 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.follow:
         for event in _client(args).subscribe():
             emit(event)
+    return 0
+
+
+def _verify_log(path: Path) -> int:
+    """``alarmbridge events verify``: check the hash chain, and its newest link
+    against the copy kept beside the log. 0 if it holds, 1 and the first broken
+    link if not."""
+    from app.eventlog.chain import verify
+    from app.eventlog.database import make_engine
+    from app.eventlog.seqstate import read_state, state_path
+
+    db = make_engine(path, read_only=True)
+    try:
+        with db.connect() as connection:
+            found = verify(connection)
+    finally:
+        db.dispose()
+    if not found.ok:
+        print(f"alarmbridge: the event log's chain is broken: {found.problem}", file=sys.stderr)
+        if found.last_seq is not None:
+            print(f"  events {found.first_seq} to {found.last_seq} check out", file=sys.stderr)
+        return 1
+    if not found.checked:
+        print("no event in the log carries a hash yet: nothing to check")
+        return 0
+    state, problem = read_state(state_path(path))
+    outside = "no copy of the newest hash is kept beside the log"
+    if state is not None and state.hash and state.acked == found.last_seq:
+        assert found.last_hash is not None
+        if state.hash != found.last_hash.hex():
+            print(
+                f"alarmbridge: event {found.last_seq}'s hash differs from the copy kept beside "
+                "the log: the log was rewritten",
+                file=sys.stderr,
+            )
+            return 1
+        outside = "the same as the copy kept beside the log"
+    elif state is not None and state.hash:
+        outside = f"the copy beside the log is of event {state.acked} (the log is in use)"
+    elif problem:
+        outside = problem
+    assert found.last_hash is not None
+    print(
+        f"chain ok: {found.checked} events, {found.first_seq} to {found.last_seq}; newest hash "
+        f"{found.last_hash.hex()} ({outside})"
+    )
     return 0
 
 
@@ -418,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
     events = sub.add_parser("events", parents=[common], help="the event log, newest last")
+    events.add_argument(
+        "action",
+        nargs="?",
+        choices=["show", "verify"],
+        default="show",
+        help="show (default), or verify: check the log's hash chain",
+    )
     events.add_argument("--channel")
     events.add_argument(
         "--kind",

@@ -32,6 +32,7 @@ BUSY_TIMEOUT_MS = 5000
 BEGIN_OPTION = "alarmbridge_begin"  # execution option: "IMMEDIATE" for write transactions
 FAULT_PREFIX = "fault."
 CORRUPT_FAULT_KEY = "fault.eventlog-corrupt"
+ALTERED_FAULT_KEY = "fault.eventlog-altered"
 
 
 class EventLogError(Exception):

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
+from app.eventlog.chain import keep_anchor
 from app.eventlog.database import immediate, use_immediate
 from app.eventlog.schema import events
 from app.events import Cause, EventStamper, Kind, NewEvent
@@ -167,6 +168,7 @@ def _evict(
     count, first_seq, last_seq, first_utc, last_utc = span
     if not count:
         return None
+    keep_anchor(connection, last)  # the chain checks from the first row kept
     connection.execute(delete(events).where(events.c.seq <= last))
     return Eviction(
         count=count,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
+from app.eventlog.chain import GENESIS, last_hash, link
 from app.eventlog.schema import events, latches
 from app.events import Cause, Event, Kind, NewEvent
 
@@ -78,22 +79,44 @@ def insert_events(
     batch: Sequence[NewEvent],
     rows: Sequence[dict[str, Any]] | None = None,
 ) -> list[Event]:
-    """Insert ``batch`` (one ``executemany``) inside the caller's write transaction.
+    """Insert ``batch`` inside the caller's write transaction (see
+    :func:`insert_chained`); the events with their sequence numbers."""
+    return insert_chained(connection, batch, rows)[0]
+
+
+def insert_chained(
+    connection: Connection,
+    batch: Sequence[NewEvent],
+    rows: Sequence[dict[str, Any]] | None = None,
+    *,
+    previous: bytes | None = None,
+) -> tuple[list[Event], bytes | None]:
+    """Insert ``batch`` (one ``executemany``) inside the caller's write transaction,
+    each row numbered and chained to the one before (:mod:`app.eventlog.chain`).
 
     ``rows``: ``event_to_row`` of each event, if the caller already made them.
-
-    Returns the events with their sequence numbers. ``seq`` is an AUTOINCREMENT
-    key and the caller holds the write lock (``BEGIN IMMEDIATE``), so the rows of
-    one executemany get consecutive numbers ending at ``last_insert_rowid()``.
+    ``previous``: the hash to chain the first row to when the log has no hashed row
+    (a new log that goes on from a damaged one). Returns the events with their
+    sequence numbers, and the newest hash. The caller holds the write lock
+    (``BEGIN IMMEDIATE``), so the numbers after ``sqlite_sequence`` are free; an
+    explicit ``seq`` above it moves it on, as AUTOINCREMENT would.
     """
     if not batch:
-        return []
+        return [], None
     if rows is None:
         rows = [event_to_row(event) for event in batch]
-    connection.execute(events.insert(), list(rows))
-    last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
-    first = int(last) - len(batch) + 1
-    return [committed(event, first + i) for i, event in enumerate(batch)]
+    last = connection.exec_driver_sql(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+    ).scalar()
+    first = int(last or 0) + 1
+    chained = last_hash(connection) or previous or GENESIS
+    numbered = []
+    for i, row in enumerate(rows):
+        full = {**row, "seq": first + i}
+        chained = full["hash"] = link(chained, full)
+        numbered.append(full)
+    connection.execute(events.insert(), numbered)
+    return [committed(event, first + i) for i, event in enumerate(batch)], chained
 
 
 def replace_latches(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -45,6 +46,8 @@ events = Table(
     Column("source", Text, nullable=True),
     Column("dvr_channel", Text, nullable=True),
     Column("detail", Text, nullable=True),  # JSON
+    # SHA-256 of the previous row's hash and this row (app/eventlog/chain.py)
+    Column("hash", LargeBinary, nullable=True),
     # "newest N for a channel in a time range", keyset-paged on (utc_us, seq)
     Index("ix_events_channel_utc_us_seq", "channel", "utc_us", "seq"),
     # the same without a channel

@@ -21,6 +21,8 @@ small fixed-size file (``alarmbridge.db.state``) with:
   cut or a kernel crash.
 - ``lost``: events that could not be written before the last stop (disk full),
   logged as "events-lost" at the next start.
+- ``hash``: the newest row's chain hash (:mod:`app.eventlog.chain`), written
+  with ``acked``: a log rewritten to hide a change no longer ends on it.
 
 The file is one 512-byte record, written in place (one sector: a write is not
 torn), with a CRC. It is preallocated, so writing it never needs a new block and
@@ -59,6 +61,7 @@ class LogState:
     clean: bool = True
     boot_id: str = ""
     lost: dict[str, Any] | None = field(default=None)
+    hash: str = ""  # hex
 
     def floor(self, boot_id: str) -> int:
         """The highest number that may have been used: new numbers go above it."""
@@ -96,6 +99,7 @@ def decode(data: bytes) -> LogState:
         clean=bool(raw["clean"]),
         boot_id=str(raw["boot_id"]),
         lost=lost if isinstance(lost, dict) else None,
+        hash=str(raw.get("hash", "")),
     )
     if state.acked < 0 or state.reserved < 0:
         raise ValueError("negative sequence number")
@@ -127,7 +131,7 @@ class SeqKeeper:
     ...     keeper.committed(8)
     ...     keeper.close(clean=True)
     ...     read_state(Path(d) / "x.state")[0]
-    LogState(acked=8, reserved=8, clean=True, boot_id='b', lost=None)
+    LogState(acked=8, reserved=8, clean=True, boot_id='b', lost=None, hash='')
     """
 
     def __init__(self, path: Path, state: LogState, *, block: int = RESERVE_BLOCK) -> None:
@@ -153,10 +157,12 @@ class SeqKeeper:
         if self._state.acked + count > self._state.reserved:
             self._reserve(self._state.acked + count + self.block)
 
-    def committed(self, last_seq: int) -> None:
-        """Numbers up to ``last_seq`` are committed and about to be handed on."""
+    def committed(self, last_seq: int, last_hash: bytes | None = None) -> None:
+        """Numbers up to ``last_seq`` (the newest with ``last_hash``) are committed and
+        about to be handed on."""
         if last_seq > self._state.acked:
-            self._state = replace(self._state, acked=last_seq)
+            chain = last_hash.hex() if last_hash is not None else self._state.hash
+            self._state = replace(self._state, acked=last_seq, hash=chain)
             self._write(sync=False)
 
     def extend_ahead(self) -> None:

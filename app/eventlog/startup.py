@@ -32,9 +32,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, select
 
+from app.eventlog.chain import last_hash, set_anchor
 from app.eventlog.database import (
+    ALTERED_FAULT_KEY,
     BUSY_TIMEOUT_MS,
     CORRUPT_FAULT_KEY,
     EventLogError,
@@ -46,7 +48,8 @@ from app.eventlog.database import (
     set_persistent_fault,
     use_immediate,
 )
-from app.eventlog.rows import insert_events
+from app.eventlog.rows import insert_chained, insert_events
+from app.eventlog.schema import events as events_table
 from app.eventlog.seqstate import LogState, SeqKeeper, read_state, state_path
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
 
@@ -107,6 +110,7 @@ def prepare_database(
     state, state_problem = read_state(state_path(path))
     floor = state.floor(stamper.boot_id) if state is not None else 0
     acked = state.acked if state is not None else 0
+    chain = bytes.fromhex(state.hash) if state is not None and state.hash else None
     events: list[Event] = []
     existed = path.exists()
     if not existed and acked > 0:
@@ -117,6 +121,7 @@ def prepare_database(
             migrations_dir=migrations_dir,
             last_seq=floor,
             lost=(1, acked),
+            previous_hash=chain,
         )
     elif existed:
         last, problem = _probe(path)
@@ -133,6 +138,7 @@ def prepare_database(
                 migrations_dir=migrations_dir,
                 last_seq=max(salvaged or 0, floor),
                 lost=(1, max(salvaged or 0, acked)) if (salvaged or acked) else None,
+                previous_hash=chain,
             )
         elif last is not None and last < acked:
             events = _recover(
@@ -144,6 +150,7 @@ def prepare_database(
                 last_seq=floor,
                 lost=(last + 1, acked),
                 seed=True,
+                previous_hash=chain,
             )
     engine = make_engine(path)
     try:
@@ -151,10 +158,15 @@ def prepare_database(
             events = _migrate(
                 engine, path, existed=existed, stamper=stamper, migrations_dir=migrations_dir
             )
-        more, last_seq = _reconcile(engine, state, state_problem, floor, stamper)
+        more, last_seq, chained = _reconcile(engine, state, state_problem, floor, stamper)
         events += more
         faults = tuple(active_faults(engine))
-        keeper = SeqKeeper(state_path(path), LogState(acked=last_seq, boot_id=stamper.boot_id))
+        keeper = SeqKeeper(
+            state_path(path),
+            LogState(
+                acked=last_seq, boot_id=stamper.boot_id, hash=chained.hex() if chained else ""
+            ),
+        )
     except BaseException:
         engine.dispose()
         raise
@@ -167,9 +179,10 @@ def _reconcile(
     state_problem: str | None,
     floor: int,
     stamper: EventStamper,
-) -> tuple[list[Event], int]:
+) -> tuple[list[Event], int, bytes | None]:
     """Numbering goes on above ``floor``; events the last run could not write are
-    logged. Returns the events logged here and the last sequence number used."""
+    logged; a log changed while stopped is a fault. Returns the events logged here,
+    the last sequence number used and the newest chain hash."""
     with immediate(engine) as connection:
         last = _sequence(connection)
         notices: list[NewEvent] = []
@@ -191,8 +204,34 @@ def _reconcile(
             notices.append(_notice(stamper, "events-lost", state.lost))
         if state_problem is not None:
             notices.append(_notice(stamper, "state-rebuilt", {"error": state_problem}))
-        committed = insert_events(connection, notices)
-        return committed, committed[-1].seq if committed else max(last, floor)
+        if state is not None and _altered(connection, state, stamper.boot_id):
+            set_persistent_fault(
+                connection,
+                ALTERED_FAULT_KEY,
+                {
+                    "code": ALTERED_FAULT_KEY.removeprefix("fault."),
+                    "message": f"Event {state.acked} is not the one that was written (its hash "
+                    "differs from the copy kept beside the log): the log was changed while the "
+                    "appliance was stopped. 'alarmbridge events verify' finds the first "
+                    "changed event.",
+                    "seq": state.acked,
+                },
+            )
+        committed, chained = insert_chained(connection, notices)
+        if chained is None:
+            chained = last_hash(connection)
+        return committed, committed[-1].seq if committed else max(last, floor), chained
+
+
+def _altered(connection: Connection, state: LogState, boot_id: str) -> bool:
+    """Whether the row the state file last recorded no longer has the hash recorded
+    (checked when that record is exact: a clean stop, or a crash in this boot)."""
+    if not state.hash or not (state.clean or state.boot_id == boot_id):
+        return False
+    found = connection.execute(
+        select(events_table.c.hash).where(events_table.c.seq == state.acked)
+    ).scalar()
+    return found is not None and bytes(found).hex() != state.hash
 
 
 def _notice(stamper: EventStamper, state: str, detail: dict[str, Any]) -> NewEvent:
@@ -345,6 +384,7 @@ def _recover(
     last_seq: int,
     lost: tuple[int, int] | None,
     seed: bool = False,
+    previous_hash: bytes | None = None,
 ) -> list[Event]:
     """Move a damaged log aside and put a new one, saying so, in its place.
 
@@ -353,6 +393,8 @@ def _recover(
     (for a file moved aside whole: all of them, though some may be read from it).
     ``seed``: the file itself is sound (only its write-ahead log was damaged or
     removed): the new log starts as a copy of everything still readable in it.
+    ``previous_hash``: the newest chain hash known (kept beside the log): a new
+    log's first row is chained to it, a new segment linked to the old.
 
     The new log is built completely under ``<name>.new`` (schema, first event,
     persistent fault, checkpointed into one file) before the damaged files are
@@ -396,6 +438,8 @@ def _recover(
                     detail.update(
                         lost_from_seq=lost[0], lost_to_seq=lost[1], lost=lost[1] - lost[0] + 1
                     )
+                if previous_hash is not None:
+                    detail["previous_hash"] = previous_hash.hex()
                 event = stamper.make(
                     Kind.SYSTEM,
                     "log-recovered",
@@ -403,7 +447,9 @@ def _recover(
                     channel=EVENTLOG_CHANNEL,
                     detail=detail,
                 )
-                events = insert_events(connection, [event])
+                events, _ = insert_chained(connection, [event], previous=previous_hash)
+                if previous_hash is not None and not seed:  # a new segment, linked to the old
+                    set_anchor(connection, events[0].seq - 1, previous_hash)
                 what = f"it was moved to {moved.name}" if moved else "there was no file"
                 kept_text = (
                     f"a new log was started with the {kept} events still readable"

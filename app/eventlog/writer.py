@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine
 from app.eventlog.buffer import EventBuffer, Gap, Item, Own, Sync
 from app.eventlog.database import use_immediate
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
-from app.eventlog.rows import event_to_row, insert_events, replace_latches
+from app.eventlog.rows import event_to_row, insert_chained, replace_latches
 from app.eventlog.seqstate import SeqKeeper
 from app.eventlog.startup import EVENTLOG_CHANNEL, Prepared
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
@@ -336,7 +336,7 @@ class EventWriter:
                 with self._lock:
                     latches = self._latches
                 with connection.begin():
-                    committed = insert_events(connection, batch, rows)
+                    committed, chained = insert_chained(connection, batch, rows)
                     if latches is not None:
                         replace_latches(connection, *latches)
                 if latches is not None:
@@ -344,7 +344,7 @@ class EventWriter:
                         if self._latches is latches:
                             self._latches = None
                 if self._keeper is not None and committed:
-                    self._mark(committed[-1].seq)
+                    self._mark(committed[-1].seq, chained)
                 return committed
             except Exception as exc:
                 code, message = classify(exc)
@@ -362,12 +362,12 @@ class EventWriter:
                 self._failed(code, message, attempt)
                 return None
 
-    def _mark(self, last_seq: int) -> None:
+    def _mark(self, last_seq: int, last_hash: bytes | None) -> None:
         """The high-water mark, before the events are handed on (best effort: the
         events are committed whatever happens to this file)."""
         assert self._keeper is not None
         try:
-            self._keeper.committed(last_seq)
+            self._keeper.committed(last_seq, last_hash)
         except OSError:
             log.warning("event log: could not record the high-water mark", exc_info=True)
 

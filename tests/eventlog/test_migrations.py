@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -26,13 +27,18 @@ ALEMBIC_INI = REPO / "alembic.ini"
 
 
 def schema_of(path: Path) -> list[tuple[str, str, str]]:
-    """Every table and index in the file, with its CREATE statement, minus Alembic's own."""
+    """Every table and index in the file, with its CREATE statement (its tokens:
+    ``ALTER TABLE ADD COLUMN`` lays the text out differently), minus Alembic's own."""
     with sqlite3.connect(path) as connection:
         rows = connection.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE tbl_name != 'alembic_version'"
         ).fetchall()
     connection.close()
-    return sorted(rows)
+    return sorted((kind, name, _tokens(sql)) for kind, name, sql in rows)
+
+
+def _tokens(sql: str | None) -> str:
+    return re.sub(r"\s*([(),])\s*", r"\1", " ".join((sql or "").split()))
 
 
 def revision_of(engine: Engine) -> str | None:
@@ -72,6 +78,7 @@ def test_migrated_schema_is_exactly_the_metadata(tmp_path: Path) -> None:
     assert schema_of(migrated) == schema_of(created)
     events_sql = dict((name, sql) for _, name, sql in schema_of(migrated))["events"]
     assert "seq INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" in events_sql
+    assert "hash BLOB" in events_sql
 
 
 def test_alembic_command_line(tmp_path: Path) -> None:
@@ -140,8 +147,8 @@ SECOND_REVISION = '''"""Test only: a second revision."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -158,11 +165,11 @@ def downgrade() -> None:
 
 
 def migrations_with_second_revision(tmp_path: Path, *, fail: bool = False) -> Path:
-    """A copy of the real migrations plus a revision 0002 (failing half-way if ``fail``)."""
+    """A copy of the real migrations plus a revision 0003 (failing half-way if ``fail``)."""
     target = tmp_path / "migrations"
     shutil.copytree(REPO / "migrations", target, ignore=shutil.ignore_patterns("__pycache__"))
     body = SECOND_REVISION.replace("{fail}", 'raise RuntimeError("half-way")' if fail else "pass")
-    (target / "versions" / "0002_test.py").write_text(body)
+    (target / "versions" / "0003_test.py").write_text(body)
     return target
 
 
@@ -178,13 +185,13 @@ def test_backup_before_upgrading_an_older_revision(
     migrations = migrations_with_second_revision(tmp_path)
     upgraded = prepare_database(db_path, stamper=stamper, migrations_dir=migrations)
     try:
-        (backup,) = db_path.parent.glob("alarmbridge.db.pre-0001-*.bak")
-        assert backup.name == "alarmbridge.db.pre-0001-20260101T000000Z.bak"
+        (backup,) = db_path.parent.glob("alarmbridge.db.pre-0002-*.bak")
+        assert backup.name == "alarmbridge.db.pre-0002-20260101T000000Z.bak"
         (event,) = upgraded.events
         assert event.state == "log-migrated"
-        assert event.detail == {"from": "0001", "to": "0002", "backup": backup.name}
+        assert event.detail == {"from": "0002", "to": "0003", "backup": backup.name}
         assert event.seq == 52  # log-created, 50 events, then this
-        assert upgraded.revision == "0002" == revision_of(upgraded.engine)
+        assert upgraded.revision == "0003" == revision_of(upgraded.engine)
         assert len(newest(upgraded.engine, limit=1000).events) == 52
     finally:
         upgraded.engine.dispose()
@@ -192,7 +199,7 @@ def test_backup_before_upgrading_an_older_revision(
     copy = sqlite3.connect(backup)
     try:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert copy.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert copy.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
         assert copy.execute("SELECT count(*) FROM events").fetchone() == (51,)
     finally:
         copy.close()
@@ -206,7 +213,7 @@ def test_failed_upgrade_leaves_the_file_as_it_was(
     with pytest.raises(MigrationError, match="half-way"):
         prepare_database(db_path, stamper=stamper, migrations_dir=migrations)
     assert schema_of(db_path) == before  # transactional DDL: the added column is gone
-    assert len(list(db_path.parent.glob("*.pre-0001-*.bak"))) == 1
+    assert len(list(db_path.parent.glob("*.pre-0002-*.bak"))) == 1
 
 
 def test_unknown_revision_is_refused(engine: Engine, db_path: Path, stamper: EventStamper) -> None:
