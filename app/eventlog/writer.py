@@ -167,6 +167,9 @@ class EventWriter:
         Events submitted after this call are dropped (counted in :attr:`dropped`).
         """
         self._buffer.close()
+        if self.fault is not None:  # the disk is failing: one more try, not a long wait
+            timeout = min(timeout, self._retry_s + 0.5)
+            self._buffer.poke()
         if self._thread.ident is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():

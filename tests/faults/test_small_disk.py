@@ -16,7 +16,6 @@ are logged at the next start.
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import signal
 import time
@@ -51,67 +50,66 @@ def size(path: Path) -> int:
         return 0
 
 
-@variants("rounds", (1,), (3,))
+@variants(
+    "disks",
+    (((DISK, FILLER),),),
+    (((DISK, FILLER), (4 * DISK, 2 * DISK), (8 * DISK, DISK // 2)),),
+)
 def test_on_a_small_disk_the_log_holds_events_and_recovers_when_there_is_room(
-    tmp_path: Path, rounds: int, figures: dict[str, Any]
+    tmp_path: Path, disks: tuple[tuple[int, int], ...], figures: dict[str, Any]
 ) -> None:
     if tmpfs_refused():
         pytest.skip(f"cannot mount a tmpfs in a user namespace here: {tmpfs_refused()}")
-    mount, view = tmp_path / "disk", tmp_path / "view"
-    mount.mkdir()
-    wrapper = [*IN_NAMESPACE, str(mount), str(view), str(DISK)]
-    io = recording_io(view, tmp_path / "pins.record", command=wrapper)
-    db = view / "alarmbridge.db"
     measured: list[dict[str, Any]] = []
+    figures["disks"] = measured
+    for disk, filler_bytes in disks:
+        measured.append(fill_and_free(tmp_path / f"{disk}", disk, filler_bytes))
+    for case in measured:  # the events filled the disk, not the write-ahead log
+        assert case["wal_bytes"] <= case["disk_bytes"] // 4, case
+        assert case["db_bytes"] >= case["disk_bytes"] // 3, case
+        assert case["faults"] == [["raised", "disk-full"], ["cleared", "disk-full"]], case
+
+
+def fill_and_free(where: Path, disk: int, filler_bytes: int) -> dict[str, Any]:
+    """The io process on a ``disk``-byte tmpfs with a filler file of ``filler_bytes``:
+    edges until the disk is full, then the filler goes; what was measured."""
+    mount, view = where / "disk", where / "view"
+    mount.mkdir(parents=True)
+    wrapper = [*IN_NAMESPACE, str(mount), str(view), str(disk)]
+    io = recording_io(view, where / "pins.record", command=wrapper)
+    db = view / "alarmbridge.db"
     with running(io):
         set_config(io, instant=MEASURED)
         filler = view / "filler"
-        for _ in range(rounds):
-            # Each round: a filler takes part of what is left, edges until the disk is
-            # full, then the filler goes and everything must be written.
-            free = os.statvfs(view).f_bavail * os.statvfs(view).f_frsize
-            filler.write_bytes(b"\0" * min(FILLER, free // 2))
-            edges = 0
-            while eventlog_fault(io) is None:
-                assert edges < 100_000, "the disk never filled"
-                toggle(io, MEASURED, 300, hz=3000)
-                edges += 300
-            db_bytes, wal_bytes = size(db), size(db.with_name(db.name + "-wal"))
-            pending = io.client.request("status")["eventlog"]["pending"]
-            freed = time.monotonic()
-            filler.unlink()
-            wait_for(lambda: eventlog_fault(io) is None and written(io), timeout=30)
-            measured.append(
-                {
-                    "edges_to_fill": edges,
-                    "db_bytes": db_bytes,
-                    "wal_bytes": wal_bytes,
-                    "pending": pending,
-                    "room_to_all_written_ms": round((time.monotonic() - freed) * 1000),
-                }
-            )
-        copy = tmp_path / "copy"  # SQLite cannot open the file through /proc/<pid>/root
+        filler.write_bytes(b"\0" * filler_bytes)
+        edges = 0
+        while eventlog_fault(io) is None:
+            assert edges < 100_000, "the disk never filled"
+            toggle(io, MEASURED, 300, hz=3000)
+            edges += 300
+        db_bytes, wal_bytes = size(db), size(db.with_name(db.name + "-wal"))
+        pending = io.client.request("status")["eventlog"]["pending"]
+        freed = time.monotonic()
+        filler.unlink()
+        wait_for(lambda: eventlog_fault(io) is None and written(io), timeout=30)
+        flushed_ms = round((time.monotonic() - freed) * 1000)
+        copy = where / "copy"  # SQLite cannot open the file through /proc/<pid>/root
         copy.mkdir()
         for name in (db.name, db.name + "-wal"):
             if (db.parent / name).exists():
                 shutil.copyfile(db.parent / name, copy / name)
-        after = rows(copy / db.name, "kind = 'fault'")
+        faults = [[r["state"], r["detail"]["code"]] for r in rows(copy / db.name, "kind = 'fault'")]
         assert integrity(copy / db.name) == "ok"
-        figures.update(
-            disk_bytes=DISK,
-            rounds=measured,
-            faults=[(r["state"], r["detail"]["code"]) for r in after],
-        )
-    # The events filled the disk, not the write-ahead log.
-    first = measured[0]
-    wal_bytes, db_bytes = first["wal_bytes"], first["db_bytes"]
-    # The events filled the disk, not the write-ahead log.
-    assert wal_bytes <= DISK // 4, figures  # it was the whole disk
-    assert db_bytes >= DISK // 3, figures
-    assert [(r["state"], r["detail"]["code"]) for r in after] == [
-        ("raised", "disk-full"),
-        ("cleared", "disk-full"),
-    ] * rounds
+    return {
+        "disk_bytes": disk,
+        "filler_bytes": filler_bytes,
+        "edges_to_fill": edges,
+        "db_bytes": db_bytes,
+        "wal_bytes": wal_bytes,
+        "pending": pending,
+        "room_to_all_written_ms": flushed_ms,
+        "faults": faults,
+    }
 
 
 def settled(io: IoProc) -> bool:
