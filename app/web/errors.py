@@ -33,6 +33,48 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "the io process or the event log is not available"},
 }
 
+#: the errors particular routes give, listed on each with :func:`answers`
+ROUTE_ERRORS: dict[int, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "the io process refused the request; or an API "
+        "token asked for what only a session has",
+    },
+    404: {
+        "model": ErrorOut,
+        "description": "no such input, output, schedule, user or token "
+        "(or no simulation on real pins)",
+    },
+    409: {
+        "model": ErrorOut,
+        "description": "it clashes with what exists: a name taken, a "
+        "schedule in use, the last admin, setup done already",
+    },
+    413: {
+        "model": ErrorOut,
+        "description": "the request body is larger than the appliance "
+        "accepts (1 MiB; 2 MiB for a configuration import)",
+    },
+    429: {
+        "model": ErrorOut,
+        "description": "too many failed attempts, or too many logins being checked at once: "
+        "wait as long as Retry-After says",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    },
+}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can also answer ``codes``."""
+    return {code: ROUTE_ERRORS[code] for code in codes}
+
+
 #: the same for a route whose own answer is not JSON (the event stream): FastAPI
 #: would document its errors in the route's media type, but they are JSON too
 JSON_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -133,7 +175,9 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
             message = f"there is no page or API route at {request.url.path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        return respond(request, exc.status_code, ErrorOut(error=message))
+        response = respond(request, exc.status_code, ErrorOut(error=message))
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     async def io_unavailable(request: Request, exc: Exception) -> Response:
         return respond(request, 503, ErrorOut(error=str(exc)))
