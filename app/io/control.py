@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.io.peer import PeerCheck, peer_uid
 from app.io.protocol import MAX_LINE, encode
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class _Connection(socketserver.StreamRequestHandler):
                 if cmd == "subscribe":
                     self._stream()
                     return
+                self._check_peer(cmd)
                 handler = self.server.handlers.get(cmd)
                 if handler is None:
                     raise CommandError(
@@ -95,6 +97,11 @@ class _Connection(socketserver.StreamRequestHandler):
                 reply = {"ok": False, "error": f"internal error: {exc}"}
             self.wfile.write(encode(reply))
             self.wfile.flush()
+
+    def _check_peer(self, cmd: str) -> None:
+        allowed = self.server.restricted.get(cmd)
+        if allowed is not None and not allowed(peer_uid(self.connection)):
+            raise CommandError(f"{cmd!r} is accepted only from the web process's user")
 
     def _stream(self) -> None:
         q = self.server.hub.subscribe()
@@ -117,8 +124,15 @@ class _Connection(socketserver.StreamRequestHandler):
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, handlers: dict[str, Handler], hub: EventHub) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handlers: dict[str, Handler],
+        hub: EventHub,
+        restricted: dict[str, PeerCheck] | None = None,
+    ) -> None:
         self.handlers = handlers
+        self.restricted = restricted or {}  # command -> which peer users may send it
         self.hub = hub
         self.path = path
         if path.exists() or path.is_symlink():

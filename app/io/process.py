@@ -29,6 +29,7 @@ from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.io.control import CommandError, ControlServer, EventHub
 from app.io.notify import Notifier
+from app.io.peer import web_process_users
 from app.settings import Settings
 from app.store import load_config, load_latches, parse_config, save_config, save_latches
 from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
@@ -105,7 +106,8 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
-        self.control = ControlServer(settings.socket_path, self._handlers(), self.hub)
+        only_web = {"security": web_process_users(settings.web_state_dir)}  # app/io/peer.py
+        self.control = ControlServer(settings.socket_path, self._handlers(), self.hub, only_web)
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
 
