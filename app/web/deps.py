@@ -108,6 +108,16 @@ def _plain_digits(value: object) -> object:
 WholeNumber = Annotated[int, BeforeValidator(_plain_digits)]
 
 
+def _true_or_false(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value
+
+
+#: a switch in a URL's query, strictly: ``true`` or ``false`` (not yes, on, 1...)
+Switch = Annotated[bool, BeforeValidator(_true_or_false)]
+
+
 def check_number(noun: str, n: int, count: int) -> None:
     """A 404 that says what exists, unless 1 <= ``n`` <= ``count``."""
     if not 1 <= n <= count:

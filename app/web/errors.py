@@ -170,12 +170,15 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        message = str(exc.detail)
+        message, status = str(exc.detail), exc.status_code
+        if status == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text: as for broken JSON, a 422
+            return respond(request, 422, ErrorOut(error="the request body is not JSON (UTF-8)"))
         if exc.status_code == 404 and message == "Not Found":
             message = f"there is no page or API route at {request.url.path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        response = respond(request, exc.status_code, ErrorOut(error=message))
+        response = respond(request, status, ErrorOut(error=message))
         response.headers.update(exc.headers or {})  # a 405's Allow
         return response
 

@@ -39,7 +39,9 @@ def free_port() -> int:
         return port
 
 
-def start(args: list[str], log: Path, *, umask: int = 0o022, **env: str) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], log: Path, *, umask: int = 0o022, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             [*CLI, *args],
@@ -47,7 +49,7 @@ def start(args: list[str], log: Path, *, umask: int = 0o022, **env: str) -> subp
             stderr=subprocess.STDOUT,
             cwd=REPO,
             umask=umask,
-            env={**os.environ, **env},
+            env={**os.environ, **(env or {})},
         )
 
 
@@ -119,7 +121,7 @@ def test_the_scheme_a_client_claims_counts_only_from_a_trusted_proxy(
     port = free_port()
     env = {"ALARMBRIDGE_TRUSTED_PROXIES": "127.0.0.1"} if trusted else {}
     log = tmp_path / "web.log"
-    proc = start(["web", "--data-dir", str(claimed), "--port", str(port)], log, **env)
+    proc = start(["web", "--data-dir", str(claimed), "--port", str(port)], log, env=env)
     try:
         origin = {"Origin": f"{'https' if trusted else 'http'}://127.0.0.1:{port}"}
         good = web_login(port, ADMIN[1], {**FORWARDED, **origin})
@@ -134,7 +136,7 @@ def test_a_trusted_proxy_names_the_address_that_is_counted(tmp_path: Path, claim
     port = free_port()
     log = tmp_path / "web.log"
     args = ["web", "--data-dir", str(claimed), "--port", str(port)]
-    proc = start(args, log, ALARMBRIDGE_TRUSTED_PROXIES="127.0.0.1")
+    proc = start(args, log, env={"ALARMBRIDGE_TRUSTED_PROXIES": "127.0.0.1"})
     try:
         origin = {"Origin": f"https://127.0.0.1:{port}"}
         assert web_login(port, "wrong password here", {**FORWARDED, **origin}).status == 401

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
 from app.io.protocol import ControlError, IoUnavailableError
-from app.web.deps import State, WholeNumber, check_number
+from app.web.deps import State, Switch, WholeNumber, check_number
 from app.web.errors import ApiError, answers, invalid
 from app.web.models import HealthyRelay
 from app.web.security import Admin, Principal
@@ -56,7 +56,7 @@ def _item(doc: Doc, section: str, n: int) -> None:
 async def export_config(
     state: State,
     response: Response,
-    download: Annotated[bool, Query(description="as a file to save")] = False,
+    download: Annotated[Switch, Query(description="as a file to save")] = False,
 ) -> Config:
     """The whole configuration as one document (the file to back up or import)."""
     if download:
