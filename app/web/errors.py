@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 #: the error responses every API route may give, for the OpenAPI document
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the Host is not one of the appliance's names"},
     401: {"model": ErrorOut, "description": "not logged in, or not a valid API token"},
     403: {"model": ErrorOut, "description": "the role is not enough, or a CSRF/origin check"},
     422: {"model": ErrorOut, "description": "the request is not valid; problems name the fields"},
@@ -37,8 +38,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 ROUTE_ERRORS: dict[int, dict[str, Any]] = {
     400: {
         "model": ErrorOut,
-        "description": "the io process refused the request; or an API "
-        "token asked for what only a session has",
+        "description": "the io process refused the request, or an API token asked for what "
+        "only a session has; or the Host is not one of the appliance's names",
     },
     404: {
         "model": ErrorOut,

@@ -250,8 +250,11 @@ async def _while_valid(
     checked = loop.time()
     while True:
         got: list[LiveItem | None] = []
-        with contextlib.suppress(TimeoutError):
-            got.append(await asyncio.wait_for(queue.get(), RECHECK_S))
+        try:
+            got.append(queue.get_nowait())  # a burst goes out without a timer each
+        except asyncio.QueueEmpty:
+            with contextlib.suppress(TimeoutError):
+                got.append(await asyncio.wait_for(queue.get(), RECHECK_S))
         if loop.time() - checked >= RECHECK_S:
             if (reason := await still_valid(request, opened)) is not None:
                 yield reason
