@@ -470,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return " ".join(str(exc).split())
+    return printable(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":

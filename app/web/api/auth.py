@@ -32,6 +32,7 @@ public = APIRouter(tags=["access"])
 router = APIRouter(tags=["access"])
 
 USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# stricter than app.text.Name (which it implies): plain letters, digits and . _ -
 UserName = Annotated[str, Field(min_length=1, max_length=40, pattern=USER_NAME)]
 
 
