@@ -6,9 +6,10 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from pydantic import ValidationError
 
 from app import __version__
 from app.eventlog.database import EventLogError
-from app.exports import csv_header, csv_line
+from app.exports import csv_header, csv_line, event_line
 from app.instance import InstanceError, check_free
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
+from app.text import check_name, printable
 from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
 
@@ -64,12 +66,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
         if path is not None:
             network += [flag, str(path)]
-    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    scheme = "http" if settings.tls == "off" else "https"
     print(
         f"AlarmBridge {__version__}: board '{settings.board}', pins '{settings.pins}', "
         f"data in {settings.data_dir}/\n"
-        f"Open {scheme}://{shown}:{settings.port}/ in a browser. Stop with Ctrl-C. Live events:",
+        f"Open {settings.local_url}/ in a browser. Stop with Ctrl-C. Live events:",
         flush=True,
     )
     children = [
@@ -80,29 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    import uvicorn
+    from app.web.serve import serve
 
-    from app.web import create_app
-    from app.web.tls import fingerprint
-
-    settings = _settings(args)
-    tls = settings.tls_files()
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=1,  # live streams never end by themselves
-        ssl_certfile=None if tls is None else str(tls[0]),
-        ssl_keyfile=None if tls is None else str(tls[1]),
-    )
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    scheme = "http" if tls is None else "https"
-    print(f"AlarmBridge web UI on {scheme}://{host}:{settings.port}/", flush=True)
-    if tls is not None:
-        print(f"TLS certificate {tls[0]}, SHA-256 {fingerprint(tls[0])}", flush=True)
-    uvicorn.Server(config).run()
+    serve(_settings(args))
     return 0
 
 
@@ -160,36 +140,23 @@ def cmd_status(args: argparse.Namespace) -> int:
             [] if i["enabled"] else ["disabled"]
         )
         print(
-            f"  {i['name']:<12} {i['contact']:<6} {i['contact_type']} {i['kind']:<11} "
+            f"  {printable(i['name']):<12} {i['contact']:<6} {i['contact_type']} {i['kind']:<11} "
             f"{'ALARM' if i['alarm'] else 'normal':<7} {' '.join(flags)}"
         )
     for o in status["outputs"]:
         left = f" {o['time_left_ms'] / 1000:.1f} s left" if o["time_left_ms"] is not None else ""
         print(
-            f"  {o['name']:<12} {o['dvr_channel']:<5} {'ACTIVE' if o['active'] else 'idle':<7}"
+            f"  {printable(o['name']):<12} {printable(o['dvr_channel']):<5} "
+            f"{'ACTIVE' if o['active'] else 'idle':<7}"
             f"relay {'energised' if o['energised'] else 'released'}{left}"
         )
     for f in status["faults"]:
-        print(f"  FAULT {f['key']}: {f['message']}")
+        print(f"  FAULT {printable(f['key'])}: {printable(f['message'])}")
     return 0
 
 
-def _utc(utc_us: int) -> str:
-    return datetime.fromtimestamp(utc_us / 1e6, UTC).isoformat(timespec="milliseconds")
-
-
 def _print_event(event: dict[str, Any]) -> None:
-    parts = [
-        f"#{event['seq']}",
-        _utc(event["utc_us"]),
-        event["kind"],
-        event.get("channel") or "-",
-        event["state"],
-        f"({event['cause']}{': ' + event['source'] if event.get('source') else ''})",
-    ]
-    if event.get("dvr_channel"):
-        parts.append(f"-> DVR {event['dvr_channel']}")
-    print(" ".join(parts), flush=True)
+    print(event_line(event), flush=True)
 
 
 def _parse_time(text: str | None) -> int | None:
@@ -374,7 +341,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             for u in store.users():
-                print(f"{u.name}\t{u.role}")
+                print(f"{printable(u.name)}\t{u.role}")
             return 0
         if not args.name:
             raise UsageError("reset-password needs the user's name")
@@ -398,6 +365,13 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a user name {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -417,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--board", help=f"board preset: {', '.join(PRESETS)}, or custom")
     hw.add_argument("--board-file", type=Path, help="JSON pin map for --board custom")
     user = argparse.ArgumentParser(add_help=False)
-    user.add_argument("--user", default="cli", help="who is acting (logged)")
+    user.add_argument("--user", default="cli", type=_user_name, help="who is acting (logged)")
 
     parser = argparse.ArgumentParser(prog="alarmbridge", description="Alarm-to-CCTV bridge.")
     parser.add_argument("--version", action="version", version=f"alarmbridge {__version__}")
@@ -530,9 +504,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands whose files are for their own user only: the web process's accounts, setup
+#: code and certificate, and under `run` (the development path) everything
+PRIVATE = frozenset({"run", "web", "users", "setup-code"})
+
+
+def file_mode_mask(command: str, current: int) -> int:
+    """The umask ``command`` runs with: never access for others; for the io process,
+    group access as its service manager set it (the .deb's io unit gives group
+    alarmbridge, the web user, read access to the log and the socket); only the
+    owner for the PRIVATE commands. docs/security.md, "Files".
+
+    >>> oct(file_mode_mask("run", 0o022)), oct(file_mode_mask("io", 0o027))
+    ('0o77', '0o27')
+    >>> oct(file_mode_mask("io", 0o022)), oct(file_mode_mask("status", 0o022))
+    ('0o27', '0o22')
+    """
+    if command in PRIVATE:
+        return current | 0o077
+    return current | 0o007 if command == "io" else current
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    previous = os.umask(0o077)
+    os.umask(file_mode_mask(args.command, previous))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -549,12 +546,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        os.umask(previous)
 
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return " ".join(str(exc).split())
+    return printable(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":

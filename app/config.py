@@ -1,7 +1,9 @@
 """Operator configuration: inputs, outputs, the button, as validated data.
 
 One document, ``extra="forbid"`` everywhere and a schema version, so it can be
-exported and imported as a file and every error names the field at fault.
+exported and imported as a file and every error names the field at fault. Types
+are strict: a number is a JSON number (``true`` is not 1, ``"50"`` is not 50), a
+switch is ``true`` or ``false``, and names follow app.text's rules.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from app.schedules import ALWAYS, Schedule
+from app.text import Name, Text
 from hardware.boards import BoardSpec
 
 SCHEMA_VERSION = 1
@@ -43,32 +46,34 @@ class _Model(BaseModel):
 
 
 class InputConfig(_Model):
-    name: str = Field(min_length=1, max_length=40)
-    enabled: bool = True
+    name: Name
+    enabled: StrictBool = True
     contact: Contact = Contact.NO
-    response_ms: int = Field(default=50, ge=0, le=10_000)
+    response_ms: StrictInt = Field(default=50, ge=0, le=10_000)
     kind: InputKind = InputKind.ALARM
-    outputs: list[int] = Field(default_factory=list, description="linked outputs, 1-based")
-    schedule: str = Field(default=ALWAYS, description="'always' or a schedule's name")
+    outputs: list[StrictInt] = Field(default_factory=list, description="linked outputs, 1-based")
+    schedule: Name = Field(default=ALWAYS, description="'always' or a schedule's name")
     armed_by: ArmedBy = ArmedBy.SCHEDULE
-    stuck_after_s: int = Field(default=3600, ge=0, le=7 * 24 * 3600, description="0 = never")
-    chatter_changes: int = Field(default=20, ge=2, le=10_000)
-    chatter_window_s: int = Field(default=10, ge=1, le=3600)
+    stuck_after_s: StrictInt = Field(default=3600, ge=0, le=7 * 24 * 3600, description="0 = never")
+    chatter_changes: StrictInt = Field(default=20, ge=2, le=10_000)
+    chatter_window_s: StrictInt = Field(default=10, ge=1, le=3600)
 
 
 class OutputConfig(_Model):
-    name: str = Field(min_length=1, max_length=40)
-    dvr_channel: str = Field(default="", max_length=20)
+    name: Name
+    dvr_channel: Text = Field(default="", max_length=20)
     valid_signal: Literal["close", "open"] = "close"
     mode: Literal["switch", "pulse"] = "switch"
-    pulse_on_ms: int = Field(default=500, ge=MIN_MS, le=MAX_MS)
-    pulse_off_ms: int = Field(default=500, ge=MIN_MS, le=MAX_MS)
-    pulse_count: int = Field(default=0, ge=0, le=100_000, description="0 = until the end")
+    pulse_on_ms: StrictInt = Field(default=500, ge=MIN_MS, le=MAX_MS)
+    pulse_off_ms: StrictInt = Field(default=500, ge=MIN_MS, le=MAX_MS)
+    pulse_count: StrictInt = Field(default=0, ge=0, le=100_000, description="0 = until the end")
     hold: Literal["follow", "fixed"] = "follow"
-    hold_ms: int = Field(default=0, ge=0, le=MAX_MS, description="fixed hold; 0 = until stopped")
+    hold_ms: StrictInt = Field(
+        default=0, ge=0, le=MAX_MS, description="fixed hold; 0 = until stopped"
+    )
     retrigger: Literal["extend", "restart", "ignore"] = "extend"
-    min_off_ms: int = Field(default=0, ge=0, le=MAX_MS)
-    schedule: str | None = Field(
+    min_off_ms: StrictInt = Field(default=0, ge=0, le=MAX_MS)
+    schedule: Name | None = Field(
         default=None, description="timed output: active in this schedule's windows"
     )
 
@@ -81,8 +86,8 @@ class OutputConfig(_Model):
 
 class ButtonConfig(_Model):
     action: Literal["pulse", "none"] = "pulse"
-    outputs: list[int] | None = Field(default=None, description="None = every DVR output")
-    duration_ms: int = Field(default=3000, ge=MIN_MS, le=MAX_MS)
+    outputs: list[StrictInt] | None = Field(default=None, description="None = every DVR output")
+    duration_ms: StrictInt = Field(default=3000, ge=MIN_MS, le=MAX_MS)
 
 
 class Config(_Model):
@@ -91,7 +96,7 @@ class Config(_Model):
     outputs: list[OutputConfig]
     button: ButtonConfig = Field(default_factory=ButtonConfig)
     schedules: list[Schedule] = Field(default_factory=list, max_length=MAX_SCHEDULES)
-    healthy_output: int | None = Field(
+    healthy_output: StrictInt | None = Field(
         default=None, description="1-based output energised only while the engine is alive"
     )
 

@@ -1,4 +1,11 @@
-"""Event exports as CSV and JSON lines: one format for the CLI and the web API."""
+"""Event exports as CSV and JSON lines: one format for the CLI and the web API;
+and the one-line form the console and ``alarmbridge events`` print.
+
+Text in an event may come from outside (a user name someone typed at the login
+page, a name in an imported configuration) and from before names were checked,
+so nothing here writes it raw: CSV cells and printed lines spell control and bidi
+characters out (app/text.py), and JSON escapes them by itself.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from app.text import printable
 from app.timefmt import local_iso, utc_iso
 
 CSV_FIELDS = [
@@ -32,14 +40,17 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe.
+    """Text a spreadsheet would run as a formula gets a leading apostrophe; control
+    and bidi characters are spelt out.
 
-    >>> _cell("=HYPERLINK(1)"), _cell("IN1"), _cell(-3)
-    ("'=HYPERLINK(1)", 'IN1', -3)
+    >>> _cell("=HYPERLINK(1)"), _cell("IN1"), _cell(-3), _cell("a\\nb")
+    ("'=HYPERLINK(1)", 'IN1', -3, 'a\\\\nb')
     """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START):
+        value = "'" + value
+    return printable(value)
 
 
 def csv_row(event: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
@@ -75,6 +86,31 @@ def csv_lines(events: Iterable[dict[str, Any]], tz: tzinfo) -> Iterator[str]:
     yield csv_header()
     for event in events:
         yield csv_line(event, tz)
+
+
+def _utc(utc_us: int) -> str:
+    return datetime.fromtimestamp(utc_us / 1e6, UTC).isoformat(timespec="milliseconds")
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """An event on one line, for a terminal or a journal.
+
+    >>> event_line({"seq": 7, "utc_us": 0, "kind": "security", "channel": None,
+    ...             "state": "login-failed", "cause": "user", "source": "eve\\n#8 forged"})
+    '#7 1970-01-01T00:00:00.000+00:00 security - login-failed (user: eve\\\\n#8 forged)'
+    """
+    source = event.get("source")
+    parts = [
+        f"#{event['seq']}",
+        _utc(event["utc_us"]),
+        printable(event["kind"]),
+        printable(event.get("channel") or "-"),
+        printable(event["state"]),
+        f"({printable(event['cause'])}{': ' + printable(source) if source else ''})",
+    ]
+    if event.get("dvr_channel"):
+        parts.append(f"-> DVR {printable(event['dvr_channel'])}")
+    return " ".join(parts)
 
 
 def jsonl_lines(events: Iterable[dict[str, Any]]) -> Iterator[str]:

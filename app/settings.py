@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         description="how long the web process waits for the io process to answer a command; "
         "the io process never acts on a command after this (less half a second)",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "headers are believed (default: none, so no client can choose the address that "
+        "throttling counts and the audit log records)",
+    )
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
 
@@ -96,13 +102,28 @@ class Settings(BaseSettings):
             ) from None
         return name
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _host_list(cls, value: object) -> object:
-        """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example``"""
+        """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example`` (a comma-separated list)"""
         if isinstance(value, str):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
+
+    @property
+    def local_url(self) -> str:
+        """Where to browse to the web UI from this machine: ``https://`` under TLS,
+        and a loopback address for a wildcard host.
+
+        >>> Settings(host="0.0.0.0", port=80, tls="self-signed").local_url
+        'https://127.0.0.1:80'
+        >>> Settings(host="::1").local_url
+        'http://[::1]:8080'
+        """
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'http' if self.tls == 'off' else 'https'}://{host}:{self.port}"
 
     @property
     def tz(self) -> ZoneInfo:

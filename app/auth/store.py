@@ -18,14 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.auth import throttle
+from app.auth.throttle import Attempt
 from app.clock import Clock, SystemClock
 
 SCHEMA_VERSION = 1
 US = 1_000_000
 TOUCH_EVERY_US = 60 * US  # a session's last-seen time is written at most this often
-FREE_FAILURES = 5  # failed logins per account and per address before throttling starts
-FAILURE_WINDOW_US = 15 * 60 * US  # failures older than this are forgotten
-MAX_BLOCK_US = 15 * 60 * US
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -106,10 +105,19 @@ class Token:
     name: str
     role: Role
     prefix: str
-    created_by: str
+    created_by: str  # the user who made it
     created_us: int
     last_used_us: int | None
     revoked_us: int | None
+    maker_role: Role | None = None  # its maker's role now (None: the maker is gone)
+
+    @property
+    def effective_role(self) -> Role | None:
+        """What it may do: its role, capped at its maker's current role (None:
+        nothing, its maker is gone)."""
+        if self.maker_role is None:
+            return None
+        return self.role if self.maker_role.allows(self.role) else self.maker_role
 
 
 def digest(secret: str) -> str:
@@ -261,13 +269,19 @@ class AuthStore:
             )
 
     def remove_user(self, name: str) -> None:
+        """Remove a user: their sessions end and the API tokens they made are revoked."""
         with self._write() as db:
-            current = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+            current = db.execute("SELECT name, role FROM users WHERE name = ?", (name,)).fetchone()
             if current is None:
                 raise AuthError(f"there is no user {name!r}")
-            if current[0] == "admin" and self._admins(db) == 1:
+            if current[1] == "admin" and self._admins(db) == 1:
                 raise AuthError(f"{name} is the only admin and cannot be removed")
             db.execute("DELETE FROM users WHERE name = ?", (name,))
+            db.execute(
+                "UPDATE tokens SET revoked_us = ? WHERE created_by = ? COLLATE NOCASE"
+                " AND revoked_us IS NULL",
+                (self.now(), current[0]),
+            )
 
     # -- sessions -------------------------------------------------------------
 
@@ -288,8 +302,10 @@ class AuthStore:
             )
         return session_id, csrf
 
-    def session(self, session_id: str) -> Session | None:
-        """The live session with this id (None: unknown, ended or expired)."""
+    def session(self, session_id: str, *, touch: bool = True) -> Session | None:
+        """The live session with this id (None: unknown, ended or expired).
+        ``touch=False`` looks without counting as use (a live stream's re-check
+        must not keep an idle session alive)."""
         key = digest(session_id)
         rows = self._read(
             "SELECT s.csrf, s.created_us, s.seen_us, u.id, u.name, u.role, u.password_hash,"
@@ -305,7 +321,7 @@ class AuthStore:
         if now - seen_us > self.idle_us or now - created_us > self.max_age_us:
             self.end_session(session_id)
             return None
-        if now - seen_us > TOUCH_EVERY_US:
+        if touch and now - seen_us > TOUCH_EVERY_US:
             with self._write() as db:
                 db.execute("UPDATE sessions SET seen_us = ? WHERE id_hash = ?", (now, key))
             seen_us = now
@@ -325,13 +341,13 @@ class AuthStore:
     # -- API tokens -----------------------------------------------------------
 
     _TOKEN = (
-        "SELECT id, name, role, prefix, created_by, created_us, last_used_us, revoked_us"
-        " FROM tokens"
+        "SELECT t.id, t.name, t.role, t.prefix, t.created_by, t.created_us, t.last_used_us,"
+        " t.revoked_us, u.role FROM tokens t LEFT JOIN users u ON u.name = t.created_by"
     )
 
     @staticmethod
     def _token(row: tuple[Any, ...]) -> Token:
-        id_, name, role, prefix, by, created, used, revoked = row
+        id_, name, role, prefix, by, created, used, revoked, maker_role = row
         return Token(
             int(id_),
             str(name),
@@ -341,6 +357,7 @@ class AuthStore:
             int(created),
             None if used is None else int(used),
             None if revoked is None else int(revoked),
+            None if maker_role is None else Role(str(maker_role)),
         )
 
     def new_token(
@@ -359,23 +376,28 @@ class AuthStore:
                 (name, str(role), digest(secret), secret[:10], created_by, self.now()),
             )
             token_id = cursor.lastrowid
-        return secret, self._token(self._read(f"{self._TOKEN} WHERE id = ?", token_id)[0])
+        return secret, self._token(self._read(f"{self._TOKEN} WHERE t.id = ?", token_id)[0])
 
-    def token(self, secret: str) -> Token | None:
-        """The live token with this secret (None: unknown or revoked)."""
+    def token(self, secret: str, *, touch: bool = True) -> Token | None:
+        """The live token with this secret (None: unknown, revoked, or its maker
+        is gone). Its ``effective_role`` is what it may do."""
         key = digest(secret)
-        rows = self._read(f"{self._TOKEN} WHERE token_hash = ? AND revoked_us IS NULL", key)
+        rows = self._read(f"{self._TOKEN} WHERE t.token_hash = ? AND t.revoked_us IS NULL", key)
         if not rows:
             return None
         token = self._token(rows[0])
+        if token.effective_role is None:
+            return None
         now = self.now()
+        if not touch:
+            return token
         if token.last_used_us is None or now - token.last_used_us > TOUCH_EVERY_US:
             with self._write() as db:
                 db.execute("UPDATE tokens SET last_used_us = ? WHERE id = ?", (now, token.id))
         return token
 
     def tokens(self) -> list[Token]:
-        return [self._token(r) for r in self._read(f"{self._TOKEN} ORDER BY id")]
+        return [self._token(r) for r in self._read(f"{self._TOKEN} ORDER BY t.id")]
 
     def revoke_token(self, token_id: int) -> Token:
         with self._write() as db:
@@ -385,47 +407,17 @@ class AuthStore:
             )
             if cursor.rowcount != 1:
                 raise AuthError(f"there is no live token {token_id}")
-        return self._token(self._read(f"{self._TOKEN} WHERE id = ?", token_id)[0])
+        return self._token(self._read(f"{self._TOKEN} WHERE t.id = ?", token_id)[0])
 
-    # -- throttling -----------------------------------------------------------
+    # -- throttling (app/auth/throttle.py) --------------------------------------
 
-    def blocked_for_us(self, keys: list[str]) -> int:
-        """How long logins under any of ``keys`` must wait (0: not blocked)."""
-        now = self.now()
-        marks = ",".join("?" * len(keys))
-        rows = self._read(
-            f"SELECT max(blocked_until_us) FROM throttle WHERE key IN ({marks})", *keys
-        )
-        until = rows[0][0]
-        return max(0, int(until) - now) if until is not None else 0
-
-    def failed(self, keys: list[str]) -> int:
-        """Count a failed login under every key; returns the longest block now due."""
-        now = self.now()
-        longest = 0
+    def attempt(self, keys: list[str]) -> Attempt:
+        """Reserve a login (or setup) attempt under ``keys`` before checking it:
+        refused while any key is blocked, else counted as a failure until
+        :meth:`succeeded` clears it."""
         with self._write() as db:
-            for key in keys:
-                row = db.execute(
-                    "SELECT failures, first_us, blocked_until_us FROM throttle WHERE key = ?",
-                    (key,),
-                ).fetchone()
-                failures, first = (0, now) if row is None else (int(row[0]), int(row[1]))
-                if row is not None and now - first > FAILURE_WINDOW_US and now >= int(row[2]):
-                    failures, first = 0, now  # an old run of failures is forgiven
-                failures += 1
-                block = 0
-                if failures > FREE_FAILURES:
-                    block = min(US << (failures - FREE_FAILURES - 1), MAX_BLOCK_US)
-                longest = max(longest, block)
-                db.execute(
-                    "INSERT INTO throttle (key, failures, first_us, blocked_until_us)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
-                    " failures = excluded.failures, first_us = excluded.first_us,"
-                    " blocked_until_us = excluded.blocked_until_us",
-                    (key, failures, first, now + block),
-                )
-        return longest
+            return throttle.reserve(db, keys, self.now())
 
     def succeeded(self, keys: list[str]) -> None:
         with self._write() as db:
-            db.executemany("DELETE FROM throttle WHERE key = ?", [(k,) for k in keys])
+            throttle.clear(db, keys)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.runner import CommandExpiredError
+from app.io.peer import PeerCheck, peer_uid
 from app.io.protocol import MAX_LINE, encode
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class _Connection(socketserver.StreamRequestHandler):
                 if cmd == "subscribe":
                     self._stream()
                     return
+                self._check_peer(cmd)
                 handler = self.server.handlers.get(cmd)
                 if handler is None:
                     raise CommandError(
@@ -119,6 +121,11 @@ class _Connection(socketserver.StreamRequestHandler):
                 reply = {"ok": False, "error": f"internal error: {exc}"}
             self.wfile.write(encode(reply))
             self.wfile.flush()
+
+    def _check_peer(self, cmd: str) -> None:
+        allowed = self.server.restricted.get(cmd)
+        if allowed is not None and not allowed(peer_uid(self.connection)):
+            raise CommandError(f"{cmd!r} is accepted only from the web process's user")
 
     def _stream(self) -> None:
         q = self.server.hub.subscribe()
@@ -149,9 +156,11 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         path: Path,
         handlers: dict[str, Handler],
         hub: EventHub,
+        restricted: dict[str, PeerCheck] | None = None,
         on_expired: OnExpired | None = None,
     ) -> None:
         self.handlers = handlers
+        self.restricted = restricted or {}  # command -> which peer users may send it
         self.hub = hub
         self.on_expired = on_expired
         self.path = path

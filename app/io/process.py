@@ -33,6 +33,7 @@ from app.events import Cause, Event, EventStamper, Kind
 from app.instance import InstanceLock
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub
 from app.io.notify import Notifier
+from app.io.peer import web_process_users
 from app.settings import Settings
 from app.store import (
     load_config,
@@ -134,8 +135,9 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
+        only_web = {"security": web_process_users(settings.web_state_dir)}  # app/io/peer.py
         self.control = ControlServer(
-            settings.socket_path, self._handlers(), self.hub, on_expired=self._expired
+            settings.socket_path, self._handlers(), self.hub, only_web, on_expired=self._expired
         )
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")

@@ -12,9 +12,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from app.schedules.calendar import DAY_MIN, Plan, Span
+from app.text import Name, Text
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = dict(
@@ -59,6 +60,16 @@ def _check_time(text: str) -> str:
 
 
 Time = Annotated[str, AfterValidator(_check_time)]
+
+
+def _iso_date(value: object) -> object:
+    """Only a date or its ISO text ("2026-12-25"): not a number of seconds since 1970."""
+    if not isinstance(value, str | dt.date):
+        raise ValueError("a date is text in the form YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class _Model(BaseModel):
@@ -115,9 +126,9 @@ class DateException(_Model):
     """A date (a holiday) whose windows replace the usual ones; none = off all day."""
 
     # checks look at the day before and after: keep clear of the calendar's ends
-    date: dt.date = Field(ge=dt.date(2, 1, 1), le=dt.date(9998, 12, 31))
+    date: IsoDate = Field(ge=dt.date(2, 1, 1), le=dt.date(9998, 12, 31))
     windows: list[Window] = _windows()
-    note: str = Field(default="", max_length=60)
+    note: Text = Field(default="", max_length=60)
 
 
 def _check_name(name: str) -> str:
@@ -133,7 +144,7 @@ def _check_name(name: str) -> str:
 class Schedule(_Model):
     """A named weekly schedule, with date exceptions."""
 
-    name: Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_check_name)]
+    name: Annotated[Name, AfterValidator(_check_name)]
     week: Week = Field(default_factory=Week)
     exceptions: list[DateException] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
 

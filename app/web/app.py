@@ -19,11 +19,13 @@ from sqlalchemy.pool import NullPool
 from app import __version__
 from app.auth import setup_code
 from app.auth.store import AuthStore
+from app.clock import Clock
 from app.eventlog.database import make_engine
 from app.io.protocol import Client
 from app.settings import Settings
 from app.web import access_pages, api, errors, pages
 from app.web.deps import WebState
+from app.web.limits import BodyGuard
 from app.web.live import LiveFeed
 from app.web.security import Guard, Viewer
 
@@ -35,7 +37,8 @@ simulated pins, the simulation controls. Errors are JSON: `{"error": "...",
 "problems": [{"field": ..., "message": ...}]}`."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The web app. ``clock``: the accounts' clock (sessions, tokens, throttling)."""
     settings = settings or Settings()
     templates = pages.make_templates(settings)
 
@@ -48,16 +51,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feed = LiveFeed(client, db, settings.db_path)
         auth = AuthStore(
             settings.auth_db_path,
+            clock=clock,
             idle_us=settings.session_idle_minutes * 60_000_000,
             max_age_us=settings.session_max_hours * 3600_000_000,
         )
-        app.state.web = WebState(settings, client, db, feed, templates, auth)
+        web = app.state.web = WebState(settings, client, db, feed, templates, auth)
         if not auth.has_users():
             announce_setup(settings)
         await feed.start()
+        web.throttle_report.start()
         try:
             yield
         finally:
+            await web.throttle_report.stop()
             await feed.stop()
             db.dispose()
             auth.close()
@@ -76,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def openapi(who: Viewer) -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    app.add_middleware(BodyGuard)  # inside Guard: Host and origin are checked first
     app.add_middleware(Guard, allowed_hosts=set(settings.allowed_hosts))
     errors.install(app, templates)
     app.include_router(api.router)
@@ -91,7 +98,7 @@ def announce_setup(settings: Settings) -> None:
     console and in the journal, which only someone with the device can read)."""
     code = setup_code.ensure(settings.web_state_dir)
     text = (
-        f"AlarmBridge is not set up yet. Open http://{settings.host}:{settings.port}/setup "
+        f"AlarmBridge is not set up yet. Open {settings.local_url}/setup "
         f"and enter the setup code {code} (also in {setup_code.code_path(settings.web_state_dir)}, "
         "or run 'alarmbridge setup-code')."
     )

@@ -27,11 +27,54 @@ log = logging.getLogger(__name__)
 
 #: the error responses every API route may give, for the OpenAPI document
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the Host is not one of the appliance's names"},
     401: {"model": ErrorOut, "description": "not logged in, or not a valid API token"},
     403: {"model": ErrorOut, "description": "the role is not enough, or a CSRF/origin check"},
     422: {"model": ErrorOut, "description": "the request is not valid; problems name the fields"},
     503: {"model": ErrorOut, "description": "the io process or the event log is not available"},
 }
+
+#: the errors particular routes give, listed on each with :func:`answers`
+ROUTE_ERRORS: dict[int, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "the io process refused the request, or an API token asked for what "
+        "only a session has; or the Host is not one of the appliance's names",
+    },
+    404: {
+        "model": ErrorOut,
+        "description": "no such input, output, schedule, user or token "
+        "(or no simulation on real pins)",
+    },
+    409: {
+        "model": ErrorOut,
+        "description": "it clashes with what exists: a name taken, a "
+        "schedule in use, the last admin, setup done already",
+    },
+    413: {
+        "model": ErrorOut,
+        "description": "the request body is larger than the appliance "
+        "accepts (1 MiB; 2 MiB for a configuration import)",
+    },
+    429: {
+        "model": ErrorOut,
+        "description": "too many failed attempts, or too many logins being checked at once: "
+        "wait as long as Retry-After says",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    },
+}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can also answer ``codes``."""
+    return {code: ROUTE_ERRORS[code] for code in codes}
+
 
 #: the same for a route whose own answer is not JSON (the event stream): FastAPI
 #: would document its errors in the route's media type, but they are JSON too
@@ -128,12 +171,17 @@ def install(app: FastAPI, templates: Jinja2Templates) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        message = str(exc.detail)
+        message, status = str(exc.detail), exc.status_code
+        if status == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text: as for broken JSON, a 422
+            return respond(request, 422, ErrorOut(error="the request body is not JSON (UTF-8)"))
         if exc.status_code == 404 and message == "Not Found":
             message = f"there is no page or API route at {request.url.path}"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        return respond(request, exc.status_code, ErrorOut(error=message))
+        response = respond(request, status, ErrorOut(error=message))
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     async def io_unavailable(request: Request, exc: Exception) -> Response:
         return respond(request, 503, ErrorOut(error=str(exc)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from app.config import MAX_MS
 from app.events import Cause, Kind
@@ -146,7 +146,7 @@ class Histogram(BaseModel):
 
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    duration_s: float | None = Field(
+    duration_s: StrictFloat | None = Field(
         default=None,
         ge=0.025,
         le=MAX_MS / 1000,
@@ -156,17 +156,17 @@ class StartRequest(BaseModel):
 
 class SimContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    closed: bool = Field(description="true: close the contact; false: open it")
+    closed: StrictBool = Field(description="true: close the contact; false: open it")
 
 
 class SimButton(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    pressed: bool
+    pressed: StrictBool
 
 
 class HealthyRelay(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    output: int | None = Field(
+    output: StrictInt | None = Field(
         description="1-based output energised only while the appliance is alive; null: none"
     )
 

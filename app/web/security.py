@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,39 +53,66 @@ class AccessError(Exception):
 @dataclass(frozen=True)
 class Principal:
     name: str  # a user's name, or "token:NAME" for an API token
-    role: Role
+    role: Role  # for a token: its role capped at its maker's current role
     session_id: str | None = None  # None: an API token
     csrf: str | None = None
+    user: str = ""  # the account behind it: the user, or the token's maker
+
+    @property
+    def account(self) -> str:
+        return self.user or self.name
 
 
-def _auth(request: Request) -> AuthStore:
+def _auth(request: HTTPConnection) -> AuthStore:
     store: AuthStore = request.app.state.web.auth
     return store
 
 
-async def identify(request: Request) -> Principal | None:
-    """The session or token behind ``request`` (None: anonymous). A bad token is
-    an error rather than anonymous, so a typo does not look like a missing role."""
-    if hasattr(request.state, "principal"):
-        found: Principal | None = request.state.principal
-        return found
+async def look_up(request: HTTPConnection, *, touch: bool = True) -> Principal | None:
+    """The session or token behind ``request`` now (None: anonymous), read afresh.
+    A bad token is an error rather than anonymous, so a typo does not look like a
+    missing role. ``touch=False``: a re-check that does not count as use."""
     store = _auth(request)
-    principal = None
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise AccessError("use 'Authorization: Bearer <API token>'", 401)
-        token = await asyncio.to_thread(store.token, secret.strip())
-        if token is None:
+        token = await asyncio.to_thread(store.token, secret.strip(), touch=touch)
+        if token is None or token.effective_role is None:
             raise AccessError("this API token is not valid, or it has been revoked", 401)
-        principal = Principal(f"token:{token.name}", token.role)
-    elif session_id := request.cookies.get(SESSION_COOKIE):
-        session = await asyncio.to_thread(store.session, session_id)
+        return Principal(f"token:{token.name}", token.effective_role, user=token.created_by)
+    if session_id := request.cookies.get(SESSION_COOKIE):
+        session = await asyncio.to_thread(store.session, session_id, touch=touch)
         if session is not None:
-            principal = Principal(session.user.name, session.user.role, session_id, session.csrf)
+            user = session.user
+            return Principal(user.name, user.role, session_id, session.csrf, user.name)
+    return None
+
+
+async def identify(request: HTTPConnection) -> Principal | None:
+    """The session or token behind ``request`` (None: anonymous), looked up once
+    per request."""
+    if hasattr(request.state, "principal"):
+        found: Principal | None = request.state.principal
+        return found
+    principal = await look_up(request)
     request.state.principal = principal
     return principal
+
+
+async def still_valid(request: HTTPConnection, opened: Principal) -> str | None:
+    """Why access given as ``opened`` has ended (None: it has not): for the
+    live stream, which outlasts the request that authorised it."""
+    try:
+        now = await look_up(request, touch=False)
+    except AccessError as exc:
+        return exc.message
+    if now is None:
+        return "the session has ended (logged out, expired, or the user was removed)"
+    if (now.name, now.role) != (opened.name, opened.role):
+        return f"{now.name}'s role is now {now.role}: reconnect"
+    return None
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -94,13 +122,7 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     async def check(request: Request) -> Principal:
         principal = await identify(request)
         if principal is None:
-            if not await asyncio.to_thread(_auth(request).has_users):
-                raise AccessError(
-                    "the appliance is not set up yet: open /setup and enter the setup code",
-                    401,
-                    setup=True,
-                )
-            raise AccessError("log in first (or send an API token)", 401)
+            raise await anonymous(request)
         if not principal.role.allows(role):
             raise AccessError(
                 f"this needs the {role} role; {principal.name} is {principal.role}", 403
@@ -114,6 +136,17 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     return check
+
+
+async def anonymous(request: HTTPConnection) -> AccessError:
+    """The 401 for a request without credentials."""
+    if not await asyncio.to_thread(_auth(request).has_users):
+        return AccessError(
+            "the appliance is not set up yet: open /setup and enter the setup code",
+            401,
+            setup=True,
+        )
+    return AccessError("log in first (or send an API token)", 401)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]

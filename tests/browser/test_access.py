@@ -8,7 +8,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.auth.passwords import hash_password
 from app.auth.store import AuthStore, Role
-from tests.browser.conftest import DESKTOP_VIEWPORT, LOCALE, Appliance, shot
+from tests.browser.conftest import ADMIN, DESKTOP_VIEWPORT, LOCALE, Appliance, shot
 
 PASSWORD = "a quiet evening walk"
 
@@ -110,3 +110,72 @@ def test_an_admin_adds_a_user_and_makes_a_token(appliance: Appliance, page: Page
         appliance.url + "/api/v1/status", headers={"Authorization": f"Bearer {token}"}
     )
     assert again.status == 401
+
+
+# -- issue #16 ------------------------------------------------------------------------
+
+
+def test_the_login_form_without_its_script_posts_and_keeps_the_password_out_of_the_url(
+    appliance: Appliance, browser: Browser
+) -> None:
+    """Without JavaScript (or before its script has loaded) the form itself logs in."""
+    context = browser.new_context(
+        viewport=DESKTOP_VIEWPORT, locale=LOCALE, java_script_enabled=False
+    )
+    try:
+        page = context.new_page()
+        urls: list[str] = []
+        page.on("request", lambda request: urls.append(f"{request.method} {request.url}"))
+        page.goto(appliance.url + "/outputs")
+        expect(page).to_have_url(appliance.url + "/login?next=%2Foutputs")
+        page.get_by_label("User name").fill(ADMIN[0])
+        page.get_by_label("Password").fill("a wrong password here")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log in").click()
+        expect(page.locator("[data-form-error]")).to_have_text("wrong user name or password")
+        page.get_by_label("Password").fill(ADMIN[1])
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(appliance.url + "/outputs")  # logged in, where it was asked
+        assert f"POST {appliance.url}/login" in urls
+        assert not [u for u in urls if "password" in u or ADMIN[1].replace(" ", "+") in u], urls
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("target", ["/%5Cevil.example/x", "/%09/evil.example"])
+def test_login_stays_on_the_appliance_whatever_next_says(
+    appliance: Appliance, browser: Browser, target: str
+) -> None:
+    context = browser.new_context(viewport=DESKTOP_VIEWPORT, locale=LOCALE)
+    try:
+        page = context.new_page()
+        page.goto(f"{appliance.url}/login?next={target}")
+        page.get_by_label("User name").fill(ADMIN[0])
+        page.get_by_label("Password").fill(ADMIN[1])
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(appliance.url + "/")
+        expect(page.locator(".who")).to_contain_text(ADMIN[0])
+    finally:
+        context.close()
+
+
+def test_a_page_whose_user_is_removed_goes_to_the_login_page(
+    appliance: Appliance, browser: Browser
+) -> None:
+    store = AuthStore(appliance.data_dir / "auth.db")
+    try:
+        store.add_user("guard", Role.VIEWER, hash_password(PASSWORD))
+    finally:
+        store.close()
+    context = browser.new_context(viewport=DESKTOP_VIEWPORT, locale=LOCALE)
+    try:
+        appliance.login(context, ("guard", PASSWORD))
+        page = context.new_page()
+        page.goto(appliance.url + "/events")
+        expect(page.locator("#live")).to_have_text("live")
+        removed = page.request.delete(appliance.url + "/api/v1/users/guard", headers=appliance.auth)
+        assert removed.status == 204
+        expect(page).to_have_url(appliance.url + "/login?next=%2Fevents")  # in a few seconds
+    finally:
+        context.close()

@@ -7,18 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.web.deps import State, check_number
-from app.web.errors import NotFoundError
+from app.web.deps import State, WholeNumber, check_number
+from app.web.errors import NotFoundError, answers
 from app.web.models import SimButton, SimContact, StartRequest, Status
 from app.web.security import Admin, Operator
 
 router = APIRouter(tags=["actions"])
 
-OutputNumber = Annotated[int, Path(description="1-based output number")]
-InputNumber = Annotated[int, Path(description="1-based input number")]
+OutputNumber = Annotated[WholeNumber, Path(description="1-based output number")]
+InputNumber = Annotated[WholeNumber, Path(description="1-based input number")]
 
 
-@router.post("/outputs/{n}/start")
+@router.post("/outputs/{n}/start", responses=answers(400, 404, 413))
 async def start_output(
     state: State, who: Operator, n: OutputNumber, body: StartRequest | None = None
 ) -> Status:
@@ -31,7 +31,7 @@ async def start_output(
     return await state.status()
 
 
-@router.post("/outputs/{n}/stop")
+@router.post("/outputs/{n}/stop", responses=answers(400, 404))
 async def stop_output(state: State, who: Operator, n: OutputNumber) -> Status:
     """Stop output ``n``: manual and automatic activations both end."""
     check_number("output", n, len((await state.status()).outputs))
@@ -67,7 +67,7 @@ async def _simulated(state: State) -> Status:
     return status
 
 
-@router.post("/simulation/inputs/{n}")
+@router.post("/simulation/inputs/{n}", responses=answers(404, 413))
 async def simulate_input(state: State, who: Operator, n: InputNumber, body: SimContact) -> Status:
     """Simulated pins only (404 otherwise): close or open input ``n``'s contact."""
     check_number("input", n, len((await _simulated(state)).inputs))
@@ -75,7 +75,7 @@ async def simulate_input(state: State, who: Operator, n: InputNumber, body: SimC
     return await state.status()
 
 
-@router.post("/simulation/button")
+@router.post("/simulation/button", responses=answers(404, 413))
 async def simulate_button(state: State, who: Operator, body: SimButton) -> Status:
     """Simulated pins only (404 otherwise): press or release the manual button."""
     await _simulated(state)

@@ -4,7 +4,6 @@ tokens. Every success and failure is logged (never a password)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -13,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth import passwords
 from app.auth import setup_code as codes
 from app.auth.store import AuthError, AuthStore, Role, Token
-from app.io.protocol import ControlError
+from app.text import Name
 from app.timefmt import utc_iso
-from app.web.deps import State
-from app.web.errors import ApiError, NotFoundError
+from app.web import audit as access_log
+from app.web.deps import State, WholeNumber
+from app.web.errors import ApiError, NotFoundError, answers
+from app.web.logins import check_login, throttled
 from app.web.models import Problem
 from app.web.security import (
     SESSION_COOKIE,
@@ -27,13 +28,12 @@ from app.web.security import (
     client_address,
 )
 
-log = logging.getLogger(__name__)
 public = APIRouter(tags=["access"])
 router = APIRouter(tags=["access"])
 
-UserName = Annotated[
-    str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# stricter than app.text.Name (which it implies): plain letters, digits and . _ -
+UserName = Annotated[str, Field(min_length=1, max_length=40, pattern=USER_NAME)]
 
 
 class _In(BaseModel):
@@ -47,7 +47,7 @@ class SetupIn(_In):
 
 
 class LoginIn(_In):
-    name: str = Field(max_length=40)
+    name: Name
     password: str = Field(max_length=passwords.MAX_LENGTH)
 
 
@@ -71,7 +71,7 @@ class PasswordIn(_In):
 
 
 class TokenIn(_In):
-    name: str = Field(min_length=1, max_length=40, description="what uses it, e.g. 'VMS'")
+    name: Name = Field(description="what uses it, e.g. 'VMS'")
     role: Role
 
 
@@ -112,14 +112,9 @@ def _store(state: State) -> AuthStore:
     return state.auth
 
 
-async def audit(state: State, what: str, user: str, request: Request, **detail: Any) -> None:
-    """A `security` event in the log; if the io process is down, the web
-    process's own log keeps it."""
-    detail["address"] = client_address(request)
-    try:
-        await state.io("security", state=what, user=user, detail=detail)
-    except ControlError as exc:
-        log.warning("security event %s by %s (%s) not logged: %s", what, user, detail, exc)
+async def audit(state: State, what: str, user: str, request: Request, **detail: str) -> None:
+    """A `security` event in the log, with the client's address."""
+    await access_log.audit(state.io, what, user, client_address(request), **detail)
 
 
 def _check_password(password: str, name: str, field: str = "password") -> None:
@@ -128,7 +123,7 @@ def _check_password(password: str, name: str, field: str = "password") -> None:
         raise ApiError("; ".join(found), [Problem(field=field, message=m) for m in found], 422)
 
 
-def _start_session(request: Request, response: Response, store: AuthStore, name: str) -> SessionOut:
+def start_session(request: Request, response: Response, store: AuthStore, name: str) -> SessionOut:
     user = store.user(name)
     assert user is not None
     session_id, csrf = store.new_session(user, client_address(request))
@@ -152,58 +147,37 @@ async def setup_state(state: State) -> SetupState:
     return SetupState(needed=not await asyncio.to_thread(_store(state).has_users))
 
 
-@public.post("/setup", status_code=201)
+@public.post("/setup", status_code=201, responses=answers(409, 413, 429))
 async def setup(state: State, body: SetupIn, request: Request, response: Response) -> SessionOut:
     """Create the first admin with the setup code; setup then closes for good."""
     store = _store(state)
     if await asyncio.to_thread(store.has_users):
         raise ApiError("the appliance is set up already: log in instead", status=409)
     keys = [f"setup:{client_address(request)}"]
-    wait_us = await asyncio.to_thread(store.blocked_for_us, keys)
-    if wait_us:
-        raise _throttled(wait_us)
-    if not codes.matches(state.settings.web_state_dir, body.code):
-        await asyncio.to_thread(store.failed, keys)
-        await audit(state, "setup-failed", body.name, request, reason="wrong setup code")
-        raise AccessError("that is not the setup code shown by the appliance", 403)
-    _check_password(body.password, body.name)
-    hashed = await asyncio.to_thread(passwords.hash_password, body.password)
+    async with state.hashing.slot(wait=False):
+        attempt = await asyncio.to_thread(store.attempt, keys)  # counted until it succeeds
+        if not attempt.allowed:
+            raise throttled(attempt.wait_us)
+        if not codes.matches(state.settings.web_state_dir, body.code):
+            await audit(state, "setup-failed", body.name, request, reason="wrong setup code")
+            raise AccessError("that is not the setup code shown by the appliance", 403)
+        await asyncio.to_thread(store.succeeded, keys)
+        _check_password(body.password, body.name)
+        hashed = await asyncio.to_thread(passwords.hash_password, body.password)
     user = await asyncio.to_thread(store.create_first_admin, body.name, hashed)
     if user is None:  # another setup won the race
         raise ApiError("the appliance is set up already: log in instead", status=409)
     codes.close(state.settings.web_state_dir)
-    await asyncio.to_thread(store.succeeded, keys)
     await audit(state, "setup", user.name, request)
-    return await asyncio.to_thread(_start_session, request, response, store, user.name)
+    return await asyncio.to_thread(start_session, request, response, store, user.name)
 
 
-def _throttled(wait_us: int) -> ApiError:
-    seconds = max(1, -(-wait_us // 1_000_000))
-    error = ApiError(f"too many failed attempts: try again in {seconds} s", status=429)
-    error.headers = {"Retry-After": str(seconds)}
-    return error
-
-
-@public.post("/login")
+@public.post("/login", responses=answers(413, 429))
 async def login(state: State, body: LoginIn, request: Request, response: Response) -> SessionOut:
     """A session cookie for a user; failures are throttled per account and per
-    address, and the throttle survives a restart."""
-    store = _store(state)
-    keys = [f"user:{body.name.lower()}", f"address:{client_address(request)}"]
-    wait_us = await asyncio.to_thread(store.blocked_for_us, keys)
-    if wait_us:
-        await audit(state, "login-throttled", body.name, request)
-        raise _throttled(wait_us)
-    user = await asyncio.to_thread(store.user, body.name)
-    stored = user.password_hash if user is not None else passwords.DUMMY_HASH
-    good = await asyncio.to_thread(passwords.verify, stored, body.password)
-    if user is None or not good:
-        await asyncio.to_thread(store.failed, keys)
-        await audit(state, "login-failed", body.name, request)
-        raise AccessError("wrong user name or password", 401)
-    await asyncio.to_thread(store.succeeded, keys)
-    await audit(state, "login", user.name, request)
-    return await asyncio.to_thread(_start_session, request, response, store, user.name)
+    address (429), and the throttle survives a restart."""
+    user = await check_login(state, body.name, body.password, client_address(request))
+    return await asyncio.to_thread(start_session, request, response, _store(state), user.name)
 
 
 # -- the signed-in user -------------------------------------------------------------
@@ -221,7 +195,7 @@ def _session_only(who: Principal) -> str:
     return who.session_id
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=answers(400))
 async def logout(state: State, who: Viewer, request: Request) -> Response:
     session_id = _session_only(who)
     await asyncio.to_thread(_store(state).end_session, session_id)
@@ -231,7 +205,7 @@ async def logout(state: State, who: Viewer, request: Request) -> Response:
     return response
 
 
-@router.post("/session/password")
+@router.post("/session/password", responses=answers(400, 413))
 async def change_password(
     state: State, who: Viewer, body: PasswordChangeIn, request: Request, response: Response
 ) -> SessionOut:
@@ -239,18 +213,21 @@ async def change_password(
     _session_only(who)
     store = _store(state)
     user = await asyncio.to_thread(store.user, who.name)
-    if user is None or not await asyncio.to_thread(
-        passwords.verify, user.password_hash, body.current
-    ):
+    async with state.hashing.slot(wait=True):
+        good = user is not None and await asyncio.to_thread(
+            passwords.verify, user.password_hash, body.current
+        )
+    if not good:
         await audit(state, "password-change-failed", who.name, request)
         raise ApiError(
             "the current password is wrong", [Problem(field="current", message="wrong")], 422
         )
     _check_password(body.new, who.name, "new")
-    hashed = await asyncio.to_thread(passwords.hash_password, body.new)
+    async with state.hashing.slot(wait=True):
+        hashed = await asyncio.to_thread(passwords.hash_password, body.new)
     await asyncio.to_thread(store.set_password, who.name, hashed)
     await audit(state, "password-changed", who.name, request)
-    return await asyncio.to_thread(_start_session, request, response, store, who.name)
+    return await asyncio.to_thread(start_session, request, response, store, who.name)
 
 
 # -- users (admin) --------------------------------------------------------------------
@@ -269,7 +246,9 @@ def _user_out(store: AuthStore, name: str) -> UserOut:
     )
 
 
-Name = Annotated[str, Path(description="the user's name")]
+UserPath = Annotated[
+    str, Path(min_length=1, max_length=40, pattern=USER_NAME, description="the user's name")
+]
 
 
 @router.get("/users")
@@ -278,11 +257,12 @@ async def list_users(state: State, who: Admin) -> list[UserOut]:
     return [await asyncio.to_thread(_user_out, store, u.name) for u in store.users()]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=answers(409, 413))
 async def add_user(state: State, who: Admin, body: UserIn, request: Request) -> UserOut:
     _check_password(body.password, body.name)
     store = _store(state)
-    hashed = await asyncio.to_thread(passwords.hash_password, body.password)
+    async with state.hashing.slot(wait=True):
+        hashed = await asyncio.to_thread(passwords.hash_password, body.password)
     try:
         await asyncio.to_thread(store.add_user, body.name, body.role, hashed)
     except AuthError as exc:
@@ -298,8 +278,10 @@ def _refuse(exc: AuthError) -> ApiError:
     )
 
 
-@router.put("/users/{name}")
-async def set_role(state: State, who: Admin, name: Name, body: RoleIn, request: Request) -> UserOut:
+@router.put("/users/{name}", responses=answers(404, 409, 413))
+async def set_role(
+    state: State, who: Admin, name: UserPath, body: RoleIn, request: Request
+) -> UserOut:
     """Change a user's role; their sessions end, so it applies at once."""
     store = _store(state)
     try:
@@ -310,14 +292,15 @@ async def set_role(state: State, who: Admin, name: Name, body: RoleIn, request: 
     return await asyncio.to_thread(_user_out, store, name)
 
 
-@router.post("/users/{name}/password", status_code=204)
+@router.post("/users/{name}/password", status_code=204, responses=answers(404, 413))
 async def reset_password(
-    state: State, who: Admin, name: Name, body: PasswordIn, request: Request
+    state: State, who: Admin, name: UserPath, body: PasswordIn, request: Request
 ) -> Response:
     """Set a user's password; their sessions end."""
     _check_password(body.password, name)
     store = _store(state)
-    hashed = await asyncio.to_thread(passwords.hash_password, body.password)
+    async with state.hashing.slot(wait=True):
+        hashed = await asyncio.to_thread(passwords.hash_password, body.password)
     try:
         await asyncio.to_thread(store.set_password, name, hashed)
     except AuthError as exc:
@@ -326,8 +309,9 @@ async def reset_password(
     return Response(status_code=204)
 
 
-@router.delete("/users/{name}", status_code=204)
-async def remove_user(state: State, who: Admin, name: Name, request: Request) -> Response:
+@router.delete("/users/{name}", status_code=204, responses=answers(404, 409))
+async def remove_user(state: State, who: Admin, name: UserPath, request: Request) -> Response:
+    """Remove a user: their sessions end and the API tokens they made are revoked."""
     try:
         await asyncio.to_thread(_store(state).remove_user, name)
     except AuthError as exc:
@@ -358,19 +342,23 @@ async def list_tokens(state: State, who: Admin) -> list[TokenOut]:
     return [TokenOut(**_token_out(t)) for t in tokens]
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, responses=answers(413))
 async def new_token(state: State, who: Admin, body: TokenIn, request: Request) -> NewToken:
-    """A token for an integration, with one role. The secret is shown only here."""
-    secret, token = await asyncio.to_thread(_store(state).new_token, body.name, body.role, who.name)
+    """A token for an integration, with one role. The secret is shown only here.
+    It belongs to the user who makes it (for a token made with a token: that
+    token's maker): it never does more than that user's role allows now, and it is
+    revoked when that user is removed."""
+    store = _store(state)
+    secret, token = await asyncio.to_thread(store.new_token, body.name, body.role, who.account)
     await audit(state, "token-created", who.name, request, token=token.name, role=str(token.role))
     return NewToken(token=secret, **_token_out(token))
 
 
 # SQLite's INTEGER range: a larger id is no token, and would overflow the query
-TokenId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the token's id")]
+TokenId = Annotated[WholeNumber, Path(ge=1, le=2**63 - 1, description="the token's id")]
 
 
-@router.delete("/tokens/{token_id}")
+@router.delete("/tokens/{token_id}", responses=answers(404))
 async def revoke_token(state: State, who: Admin, token_id: TokenId, request: Request) -> TokenOut:
     try:
         token = await asyncio.to_thread(_store(state).revoke_token, token_id)

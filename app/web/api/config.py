@@ -14,14 +14,14 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
 from app.io.protocol import ControlError, IoUnavailableError
-from app.web.deps import State, check_number
-from app.web.errors import ApiError, invalid
+from app.web.deps import State, Switch, WholeNumber, check_number
+from app.web.errors import ApiError, answers, invalid
 from app.web.models import HealthyRelay
 from app.web.security import Admin, Principal
 
 router = APIRouter(tags=["configuration"])
 
-Number = Annotated[int, Path(description="1-based, as on the board")]
+Number = Annotated[WholeNumber, Path(description="1-based, as on the board")]
 Doc = dict[str, Any]
 
 
@@ -56,7 +56,7 @@ def _item(doc: Doc, section: str, n: int) -> None:
 async def export_config(
     state: State,
     response: Response,
-    download: Annotated[bool, Query(description="as a file to save")] = False,
+    download: Annotated[Switch, Query(description="as a file to save")] = False,
 ) -> Config:
     """The whole configuration as one document (the file to back up or import)."""
     if download:
@@ -67,7 +67,7 @@ async def export_config(
     return await current(state)
 
 
-@router.put("/config")
+@router.put("/config", responses=answers(413))
 async def import_config(state: State, who: Admin, body: Config) -> Config:
     """Replace the whole configuration (an exported file). It must fit this board."""
 
@@ -97,13 +97,13 @@ async def list_inputs(state: State) -> list[InputConfig]:
     return (await current(state)).inputs
 
 
-@router.get("/inputs/{n}")
+@router.get("/inputs/{n}", responses=answers(404))
 async def get_input(state: State, n: Number) -> InputConfig:
     item: InputConfig = await _read(state, "inputs", n)
     return item
 
 
-@router.put("/inputs/{n}")
+@router.put("/inputs/{n}", responses=answers(404, 413))
 async def put_input(state: State, who: Admin, n: Number, body: InputConfig) -> InputConfig:
     """Change every setting of input ``n``; applied at once, without a restart."""
     item: InputConfig = await _write(state, "inputs", n, body, who)
@@ -115,13 +115,13 @@ async def list_outputs(state: State) -> list[OutputConfig]:
     return (await current(state)).outputs
 
 
-@router.get("/outputs/{n}")
+@router.get("/outputs/{n}", responses=answers(404))
 async def get_output(state: State, n: Number) -> OutputConfig:
     item: OutputConfig = await _read(state, "outputs", n)
     return item
 
 
-@router.put("/outputs/{n}")
+@router.put("/outputs/{n}", responses=answers(404, 413))
 async def put_output(state: State, who: Admin, n: Number, body: OutputConfig) -> OutputConfig:
     """Change every setting of output ``n``; applied at once, without a restart."""
     item: OutputConfig = await _write(state, "outputs", n, body, who)
@@ -133,7 +133,7 @@ async def get_button(state: State) -> ButtonConfig:
     return (await current(state)).button
 
 
-@router.put("/button")
+@router.put("/button", responses=answers(413))
 async def put_button(state: State, who: Admin, body: ButtonConfig) -> ButtonConfig:
     """What the physical button (and the manual trigger) does."""
 
@@ -148,7 +148,7 @@ async def get_healthy_relay(state: State) -> HealthyRelay:
     return HealthyRelay(output=(await current(state)).healthy_output)
 
 
-@router.put("/healthy-relay")
+@router.put("/healthy-relay", responses=answers(413))
 async def put_healthy_relay(state: State, who: Admin, body: HealthyRelay) -> HealthyRelay:
     """The output energised only while the appliance is alive (wire it to an NC
     DVR input: the DVR raises an alarm when the bridge dies); null for none."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -23,15 +24,17 @@ from app.eventlog.queries import (
 from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
-from app.web.deps import State
+from app.web.deps import State, WholeNumber
 from app.web.errors import JSON_ERRORS
 from app.web.live import LiveItem
 from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, status_from_io
+from app.web.security import Principal, identify, still_valid
 from app.web.summary import summary
 
 router = APIRouter(tags=["events"])
 
 RECONNECT_MS = 2000
+RECHECK_S = 1.0  # a live stream re-checks its session or token at least this often
 CATCH_UP_MAX = 10_000  # events replayed to a reconnecting browser; more: reload the page
 
 Channel = Annotated[str | None, Query(description="an input's or output's name")]
@@ -73,7 +76,7 @@ async def list_events(
     kinds: Kinds = None,
     since: Since = None,
     until: Until = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    limit: Annotated[WholeNumber, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> EventPage:
     """The newest events matching the filters, newest first, one page at a time."""
@@ -191,8 +194,9 @@ def _seq(text: str | None) -> int | None:
 )
 async def stream(
     state: State,
+    request: Request,
     after: Annotated[
-        int | None,
+        WholeNumber | None,
         Query(
             ge=0, le=MAX_INTEGER, description="replay events with a higher seq first (from the log)"
         ),
@@ -201,8 +205,13 @@ async def stream(
 ) -> AsyncIterable[ServerSentEvent]:
     """Server-sent events: ``event`` (each committed event, ``id`` = its seq),
     ``status`` (the live status, after changes and every 2 s) and ``io-down``.
-    A browser that reconnects sends ``Last-Event-ID`` and first gets what it missed."""
+    A browser that reconnects sends ``Last-Event-ID`` and first gets what it missed.
+    The session or token is checked again every second: when it ends (logout,
+    revocation, expiry, a removed user or a changed role) the stream sends
+    ``ended`` with the reason and closes."""
     feed, tz = state.feed, state.settings.tz
+    opened = await identify(request)
+    assert opened is not None  # the router's viewer check let it in
     queue = feed.subscribe()
     try:
         high = after
@@ -220,9 +229,38 @@ async def stream(
                 replayed += len(batch)
         if feed.last is not None:
             yield _sse(feed.last, tz)
-        while (item := await queue.get()) is not None:
+        async for item in _while_valid(request, opened, queue):
+            if isinstance(item, str):
+                yield ServerSentEvent(event="ended", data={"reason": item})
+                return
             if item.kind == "event" and high is not None and item.data["seq"] <= high:
                 continue
             yield _sse(item, tz)
     finally:
         feed.unsubscribe(queue)
+
+
+async def _while_valid(
+    request: Request, opened: Principal, queue: asyncio.Queue[LiveItem | None]
+) -> AsyncIterator[LiveItem | str]:
+    """The queue's items while the caller's access lasts (checked before an item
+    goes out, at most every ``RECHECK_S``, and every ``RECHECK_S`` when idle); then
+    the reason it ended. Stops when the feed drops the queue."""
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
+    while True:
+        got: list[LiveItem | None] = []
+        try:
+            got.append(queue.get_nowait())  # a burst goes out without a timer each
+        except asyncio.QueueEmpty:
+            with contextlib.suppress(TimeoutError):
+                got.append(await asyncio.wait_for(queue.get(), RECHECK_S))
+        if loop.time() - checked >= RECHECK_S:
+            if (reason := await still_valid(request, opened)) is not None:
+                yield reason
+                return
+            checked = loop.time()
+        for item in got:
+            if item is None:
+                return
+            yield item

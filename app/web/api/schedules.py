@@ -12,16 +12,19 @@ from fastapi import APIRouter, Path, Query, Response
 from app.schedules import Schedule
 from app.schedules import timeline as tl
 from app.schedules.calendar import DAY_US, to_us
+from app.text import SAFE_PATTERN
 from app.timefmt import TimeFormatError, local_iso, parse_moment
 from app.web.api.config import Doc, change, current
 from app.web.deps import State
-from app.web.errors import ApiError, NotFoundError
+from app.web.errors import ApiError, NotFoundError, answers
 from app.web.models import OffsetChangeOut, SegmentOut, TimelineOut, TimelineRow
 from app.web.security import Admin
 
 router = APIRouter(tags=["schedules"])
 
-Name = Annotated[str, Path(description="the schedule's name")]
+Name = Annotated[
+    str, Path(min_length=1, max_length=40, pattern=SAFE_PATTERN, description="the schedule's name")
+]
 SPANS = {"24h": DAY_US, "7d": 7 * DAY_US}
 
 
@@ -45,7 +48,7 @@ async def list_schedules(state: State) -> list[Schedule]:
     return (await current(state)).schedules
 
 
-@router.post("/schedules", status_code=201)
+@router.post("/schedules", status_code=201, responses=answers(409, 413))
 async def create_schedule(state: State, who: Admin, body: Schedule) -> Schedule:
     """Add a schedule; then choose it on an input (arming) or an output (timed)."""
 
@@ -57,12 +60,12 @@ async def create_schedule(state: State, who: Admin, body: Schedule) -> Schedule:
     return _named((await change(state, edit, who)).schedules, body.name)
 
 
-@router.get("/schedules/{name}")
+@router.get("/schedules/{name}", responses=answers(404))
 async def get_schedule(state: State, name: Name) -> Schedule:
     return _named((await current(state)).schedules, name)
 
 
-@router.put("/schedules/{name}")
+@router.put("/schedules/{name}", responses=answers(404, 409, 413))
 async def put_schedule(state: State, who: Admin, name: Name, body: Schedule) -> Schedule:
     """Replace a schedule. A new name is carried over to every input and output
     using it. Applied at once: inputs and outputs follow the new windows."""
@@ -79,7 +82,7 @@ async def put_schedule(state: State, who: Admin, name: Name, body: Schedule) -> 
     return _named((await change(state, edit, who)).schedules, body.name)
 
 
-@router.delete("/schedules/{name}", status_code=204)
+@router.delete("/schedules/{name}", status_code=204, responses=answers(404, 409))
 async def delete_schedule(state: State, who: Admin, name: Name) -> Response:
     """Delete a schedule that no input or output uses."""
 

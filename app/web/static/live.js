@@ -1,5 +1,5 @@
 // The live connection: one server-sent-event stream per page, reconnecting by
-// itself. Other scripts listen on document for "ab:event", "ab:status" and
+// itself, and leading to the login page when the server ends it ("ended"). Other scripts listen on document for "ab:event", "ab:status" and
 // "ab:io-down", and call AB.api() for JSON requests.
 "use strict";
 (function () {
@@ -57,6 +57,13 @@
       const detail = JSON.parse(message.data);
       showDown(detail.error);
       dispatch("ab:io-down", detail);
+    });
+    source.addEventListener("ended", function () {
+      // The session or token behind the stream has ended (logout, expiry, a removed
+      // user, a changed role): log in again, and come back here.
+      source.close();
+      const here = window.location.pathname + window.location.search;
+      window.location.assign("/login?next=" + encodeURIComponent(here));
     });
     source.addEventListener("error", function () {
       setLive("off", "reconnecting…");
