@@ -201,8 +201,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def _verify_log(path: Path) -> int:
     """``alarmbridge events verify``: check the hash chain, and its newest link
-    against the copy kept beside the log. 0 if it holds, 1 and the first broken
-    link if not."""
+    against the copy kept beside the log. 0 if it holds, 3 and the first broken
+    link if not (1 for any other error)."""
     from app.eventlog.chain import verify
     from app.eventlog.database import make_engine
     from app.eventlog.seqstate import read_state, state_path
@@ -217,7 +217,7 @@ def _verify_log(path: Path) -> int:
         print(f"alarmbridge: the event log's chain is broken: {found.problem}", file=sys.stderr)
         if found.last_seq is not None:
             print(f"  events {found.first_seq} to {found.last_seq} check out", file=sys.stderr)
-        return 1
+        return 3
     if not found.checked:
         print("no event in the log carries a hash yet: nothing to check")
         return 0
@@ -231,7 +231,7 @@ def _verify_log(path: Path) -> int:
                 "the log: the log was rewritten",
                 file=sys.stderr,
             )
-            return 1
+            return 3
         outside = "the same as the copy kept beside the log"
     elif state is not None and state.hash:
         outside = f"the copy beside the log is of event {state.acked} (the log is in use)"

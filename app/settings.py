@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    log_check_delay_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=86400,
+        description="seconds after the io process starts to check the event log's whole hash "
+        "chain (in a low-priority process of its own)",
+    )
     io_timeout_s: float = Field(
         default=5.0,
         ge=0.5,

@@ -25,12 +25,19 @@ from app.clock import Clock, SystemClock
 from app.config import MAX_MS, MIN_MS, default_config
 from app.engine import Engine, EngineRunner
 from app.engine.runner import CommandExpiredError
-from app.eventlog.database import active_faults, clear_persistent_fault
+from app.eventlog.database import (
+    ALTERED_FAULT_KEY,
+    active_faults,
+    clear_persistent_fault,
+    immediate,
+    set_persistent_fault,
+)
 from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.instance import InstanceLock
+from app.io.chaincheck import ChainCheck
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub
 from app.io.notify import Notifier
 from app.io.peer import web_process_users
@@ -141,6 +148,11 @@ class IoProcess:
         )
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
+        check = ChainCheck(  # in a process of its own: off this one's CPU
+            settings.data_dir, self._chain_broken, delay_s=settings.log_check_delay_s
+        )
+        check.start()
+        stack.callback(check.stop)
 
     def _stop_control(self) -> None:
         control: ControlServer | None = getattr(self, "control", None)
@@ -168,6 +180,14 @@ class IoProcess:
     def _heartbeat(self) -> None:  # on the engine thread, every loop turn
         self.notifier.watchdog()
         self._show_led()
+
+    def _chain_broken(self, said: str) -> None:
+        """The start-up chain check found the log changed (on its thread)."""
+        message = f"The event log was changed: {said}. 'alarmbridge events verify' says more."
+        detail = {"code": "eventlog-altered", "message": message}
+        with immediate(self.db) as connection:
+            set_persistent_fault(connection, ALTERED_FAULT_KEY, detail)
+        self.runner.post(lambda: self.engine.set_fault("eventlog:eventlog-altered", True, message))
 
     def _raise_persistent(self, faults: tuple[Any, ...]) -> None:
         for fault in faults:

@@ -98,7 +98,7 @@ def test_a_changed_or_removed_row_breaks_the_chain_at_that_row(
     assert not found.ok
     assert found.broken_seq == (broken or 1000)
     said = cli(db_path.parent, "events", "verify", check=False)
-    assert said.returncode == 1
+    assert said.returncode == 3
     assert f"seq {found.broken_seq} does not match its hash" in said.stderr
 
 
@@ -119,7 +119,7 @@ def test_a_log_rewritten_to_hide_a_change_is_found_at_start_and_by_verify(
         connection.commit()
     assert check(db_path).ok  # the chain itself holds...
     said = cli(db_path.parent, "events", "verify", check=False)
-    assert said.returncode == 1  # ...but not against the copy beside the log
+    assert said.returncode == 3  # ...but not against the copy beside the log
     assert "differs from the copy kept beside the log" in said.stderr
     prepared = prepare_database(db_path, stamper=stamper)
     try:

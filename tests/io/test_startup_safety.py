@@ -19,6 +19,7 @@ import pytest
 
 from app.instance import InstanceLock
 from tests.io.conftest import CLI, IoProc, cli, wait_for
+from tests.web.conftest import wait_for as found_within
 
 
 def status(io: IoProc) -> dict[str, Any]:
@@ -170,3 +171,29 @@ def test_a_start_that_fails_after_the_board_opened_releases_it(tmp_path: Path) -
     process.stop()  # a no-op
     InstanceLock.acquire(settings.data_dir).release()  # the lock is free again
     factory.close()
+
+
+def test_the_whole_chain_is_checked_after_start_and_a_change_is_a_fault(
+    tmp_path: Path,
+) -> None:
+    """A row changed in the middle of the log while the appliance was stopped (the
+    newest row, checked at start against the copy beside the log, is intact): the
+    background check after start finds it."""
+    io = IoProc(tmp_path / "data", env={"ALARMBRIDGE_LOG_CHECK_DELAY_S": "0"})
+    io.start()
+    try:
+        for n in range(10):
+            cli(io.data_dir, "sim", "close" if n % 2 == 0 else "open", "1")
+        assert io.signal(signal.SIGTERM) == 0
+        db = io.data_dir / "alarmbridge.db"
+        with closing(sqlite3.connect(db)) as connection:
+            connection.execute("UPDATE events SET state = 'forged' WHERE seq = 5")
+            connection.commit()
+        io.start()
+        faults = found_within(
+            lambda: [f for f in status(io)["faults"] if f["code"] == "eventlog-altered"],
+            timeout=20,
+        )
+        assert "seq 5 does not match its hash" in faults[0]["message"]
+    finally:
+        io.stop()
