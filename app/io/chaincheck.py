@@ -1,14 +1,15 @@
-"""At start, the event log's whole hash chain is checked (requirement 6), in a
-separate process at low priority (``nice``): it reads every row, which takes
-seconds on a Pi for a long log, and in this process it would take the CPU and the
-GIL from the engine's thread. It is ``alarmbridge events verify`` (exit code 3: the
-chain is broken); a broken chain becomes a persistent fault."""
+"""After start, the event log's whole hash chain is checked (requirement 6), in a
+separate process that runs only when the CPU is otherwise idle (``SCHED_IDLE``,
+which also drops the real-time policy the io process may have on the Pi): it reads
+every row, seconds on a Pi for a long log, and in this process it would take the
+CPU and the GIL from the engine's thread. It is ``alarmbridge events verify
+--idle`` (exit code 3: the chain is broken); a broken chain becomes a persistent
+fault."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import subprocess
 import sys
 import threading
@@ -42,11 +43,8 @@ class ChainCheck:
     def _run(self) -> None:
         if self._stop.wait(self._delay_s):  # after start-up, when things are calm
             return
-        command = [sys.executable, "-P", "-m", "app.cli", "events", "verify"]
+        command = [sys.executable, "-P", "-m", "app.cli", "events", "verify", "--idle"]
         command += ["--data-dir", str(self._data_dir)]
-        nice = shutil.which("nice")
-        if nice is not None:
-            command = [nice, "-n", "10", *command]
         with self._lock:
             if self._stopped:
                 return
