@@ -149,21 +149,6 @@ class Settings(BaseSettings):
     def auth_db_path(self) -> Path:
         return self.web_state_dir / "auth.db"
 
-    def tls_files(self) -> tuple[Path, Path] | None:
-        """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
-        if self.tls == "off":
-            return None
-        if self.tls == "self-signed":
-            from app.web.tls import ensure_self_signed
-
-            return ensure_self_signed(self.web_state_dir / "tls")
-        if self.tls_cert is None or self.tls_key is None:
-            raise ValueError("tls 'own' needs --tls-cert and --tls-key (PEM files)")
-        for path in (self.tls_cert, self.tls_key):
-            if not path.is_file():
-                raise ValueError(f"cannot read the TLS file {path}")
-        return self.tls_cert, self.tls_key
-
     @property
     def socket_path(self) -> Path:
         return self.data_dir / "io.sock"

@@ -1,13 +1,13 @@
 """Alembic environment for the event log database (SQLite).
 
 The database: a connection in ``config.attributes["connection"]`` (the service
-and the tests migrate programmatically), else ``-x db=PATH``, else
-``$ALARMBRIDGE_DATA_DIR/alarmbridge.db``, else ``./data/alarmbridge.db``.
+and the tests migrate programmatically), else ``-x db=PATH``, else the log of the
+settings (``$ALARMBRIDGE_DATA_DIR/alarmbridge.db``, ``./data/alarmbridge.db`` by
+default).
 """
 
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from app.eventlog.database import make_engine, use_immediate
 from app.eventlog.schema import metadata
+from app.settings import Settings
 
 config = context.config
 target_metadata = metadata
@@ -31,10 +32,7 @@ def database_path() -> Path:
     db = context.get_x_argument(as_dictionary=True).get("db")
     if db:
         return Path(db)
-    data_dir = os.environ.get("ALARMBRIDGE_DATA_DIR")
-    if data_dir:
-        return Path(data_dir) / "alarmbridge.db"
-    return Path("data") / "alarmbridge.db"
+    return Settings().db_path  # ALARMBRIDGE_DATA_DIR, as the appliance reads it
 
 
 def configure(**kwargs: object) -> None:

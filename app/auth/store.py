@@ -21,6 +21,7 @@ from typing import Any
 from app.auth import throttle
 from app.auth.throttle import Attempt
 from app.clock import Clock, SystemClock
+from app.sqlite import set_up
 
 SCHEMA_VERSION = 1
 US = 1_000_000
@@ -146,10 +147,7 @@ class AuthStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA busy_timeout = 5000")
+        set_up(self._db)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise AuthError(

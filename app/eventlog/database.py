@@ -25,10 +25,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.eventlog.schema import meta
+from app.sqlite import set_up
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
 BEGIN_OPTION = "alarmbridge_begin"  # execution option: "IMMEDIATE" for write transactions
 FAULT_PREFIX = "fault."
 CORRUPT_FAULT_KEY = "fault.eventlog-corrupt"
@@ -48,18 +48,7 @@ class InvalidCursorError(EventLogError, ValueError):
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    # Turn off pysqlite's implicit BEGIN; _on_begin emits our own.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("event log: journal_mode is %s, not wal", mode)
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
+    set_up(dbapi_connection)  # _on_begin emits our own BEGIN
 
 
 def _on_begin(connection: Connection) -> None:
@@ -72,13 +61,7 @@ def _on_begin(connection: Connection) -> None:
 def _on_connect_reader(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     # A read-only connection cannot set the journal mode; the writer has (WAL lets
     # it read with a read-only -shm file while the io process has the log open).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA query_only = ON")
-    finally:
-        cursor.close()
+    set_up(dbapi_connection, read_only=True)
 
 
 def make_engine(

@@ -37,7 +37,6 @@ from sqlalchemy import Connection, Engine, inspect, select
 from app.eventlog.chain import last_hash, set_anchor
 from app.eventlog.database import (
     ALTERED_FAULT_KEY,
-    BUSY_TIMEOUT_MS,
     CORRUPT_FAULT_KEY,
     EventLogError,
     MigrationError,
@@ -52,6 +51,7 @@ from app.eventlog.rows import insert_chained, insert_events
 from app.eventlog.schema import events as events_table
 from app.eventlog.seqstate import LogState, SeqKeeper, read_state, state_path
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
+from app.sqlite import BUSY_TIMEOUT_MS
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 EVENTLOG_CHANNEL = "eventlog"

@@ -8,6 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.settings import Settings
+from app.web.tls import tls_files
 
 
 def server_config(
@@ -39,7 +40,7 @@ def serve(settings: Settings) -> None:
     from app.web import create_app
     from app.web.tls import fingerprint
 
-    tls = settings.tls_files()
+    tls = tls_files(settings)
     config = server_config(create_app(settings), settings, tls)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     scheme = "http" if tls is None else "https"

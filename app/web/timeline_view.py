@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-from app.schedules import timeline as tl
+from app import timeline as tl
 
 
 @dataclass

@@ -9,6 +9,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from app.settings import Settings
+
 DAYS = 3650
 
 
@@ -83,3 +85,17 @@ def fingerprint(cert: Path) -> str:
         timeout=30,
     ).stdout
     return out.strip().partition("=")[2]
+
+
+def tls_files(settings: Settings) -> tuple[Path, Path] | None:
+    """(certificate, key) to serve HTTPS with, or None for plain HTTP."""
+    if settings.tls == "off":
+        return None
+    if settings.tls == "self-signed":
+        return ensure_self_signed(settings.web_state_dir / "tls")
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ValueError("tls 'own' needs --tls-cert and --tls-key (PEM files)")
+    for path in (settings.tls_cert, settings.tls_key):
+        if not path.is_file():
+            raise ValueError(f"cannot read the TLS file {path}")
+    return settings.tls_cert, settings.tls_key

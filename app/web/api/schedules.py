@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
+from app import timeline as tl
 from app.schedules import Schedule
-from app.schedules import timeline as tl
 from app.schedules.calendar import DAY_US, to_us
 from app.text import SAFE_PATTERN
 from app.timefmt import TimeFormatError, local_iso, parse_moment
