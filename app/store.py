@@ -7,12 +7,14 @@ from operator commands, never from the relay path.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, LargeBinary, cast, delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Config
 from app.eventlog.database import immediate
@@ -22,6 +24,7 @@ from app.eventlog.schema import latches as latches_table
 from app.eventlog.schema import meta
 from hardware import BoardSpec
 
+log = logging.getLogger(__name__)
 GOOD_KEY = "config.last-good"  # the last configuration that was valid for the board
 
 
@@ -95,33 +98,48 @@ def load_startup_config(db: Engine, spec: BoardSpec, rejected: Path) -> StartupC
     configuration is kept, as it was stored, in the file ``rejected``.
 
     Never raises for bad stored data: the relays must not be dead because of it.
+    Text is read as bytes and decoded here, so damaged bytes in the row (not
+    UTF-8) are a problem to report, not an exception.
     """
-    with db.connect() as conn:
-        row = conn.execute(
-            select(config_table.c.body, config_table.c.updated_utc_us).where(config_table.c.id == 1)
-        ).first()
-        good_row = conn.execute(select(meta.c.value).where(meta.c.key == GOOD_KEY)).first()
+    try:
+        with db.connect() as conn:
+            row = conn.execute(
+                select(cast(config_table.c.body, LargeBinary), config_table.c.updated_utc_us).where(
+                    config_table.c.id == 1
+                )
+            ).first()
+            good_raw = conn.execute(
+                select(cast(meta.c.value, LargeBinary)).where(meta.c.key == GOOD_KEY)
+            ).scalar()
+    except SQLAlchemyError as exc:
+        return StartupConfig(None, f"it cannot be read ({exc})", "defaults")
     if row is None:
         return StartupConfig(None)
-    config, problem = _usable(row.body, spec)
+    raw = bytes(row[0] or b"")
+    config, problem = _usable(raw, spec)
     if config is not None:
-        if good_row is None:  # a log from before last-good copies were kept
+        if good_raw is None and isinstance(row[1], int):  # a log from before last-good copies
             with immediate(db) as conn:
-                _keep_good(conn, str(row.body), int(row.updated_utc_us))
+                _keep_good(conn, raw.decode(), row[1])
         return StartupConfig(config)
-    rejected.write_text(str(row.body))
-    if good_row is not None:
+    rejected.write_bytes(raw)
+    if good_raw is not None:
         try:
-            good_body = json.loads(good_row.value)["body"]
+            good_body = json.loads(bytes(good_raw))["body"]
         except (ValueError, KeyError, TypeError):
             good_body = None
-        good, _ = _usable(good_body, spec) if good_body is not None else (None, None)
+        good, _ = _usable(good_body, spec) if isinstance(good_body, str) else (None, None)
         if good is not None:
             return StartupConfig(good, problem, "last good")
     return StartupConfig(None, problem, "defaults")
 
 
-def _usable(body: Any, spec: BoardSpec) -> tuple[Config | None, str | None]:
+def _usable(body: str | bytes, spec: BoardSpec) -> tuple[Config | None, str | None]:
+    if isinstance(body, bytes):
+        try:
+            body = body.decode()
+        except UnicodeDecodeError as exc:
+            return None, f"it is damaged: not UTF-8 text ({exc.reason} at byte {exc.start})"
     try:
         document = json.loads(body)
     except (ValueError, TypeError) as exc:
@@ -137,9 +155,15 @@ def _usable(body: Any, spec: BoardSpec) -> tuple[Config | None, str | None]:
 
 
 def load_latches(db: Engine) -> list[str]:
-    """Outputs started by hand "until stopped", which survive a restart."""
-    with db.connect() as conn:
-        return [r.output for r in conn.execute(select(latches_table.c.output))]
+    """Outputs started by hand "until stopped", which survive a restart. A name with
+    damaged bytes matches no output (it is read, not refused)."""
+    try:
+        with db.connect() as conn:
+            found = conn.execute(select(cast(latches_table.c.output, LargeBinary))).scalars()
+            return [bytes(name).decode(errors="replace") for name in found]
+    except SQLAlchemyError:
+        log.exception("the latched outputs cannot be read: none are restored")
+        return []
 
 
 def save_latches(db: Engine, outputs: list[str], utc_us: int, source: str | None) -> None:

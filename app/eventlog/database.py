@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    cast,
+    create_engine,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -134,14 +143,25 @@ def set_persistent_fault(connection: Connection, key: str, detail: dict[str, Any
 
 def active_faults(source: Engine | Connection) -> list[PersistentFault]:
     """Every persistent fault recorded in the database, by key."""
-    query = select(meta.c.key, meta.c.value).where(meta.c.key.startswith(FAULT_PREFIX))
-    query = query.order_by(meta.c.key)
+    # Read as bytes: a record with damaged bytes is still a fault to show, not a crash.
+    query = select(meta.c.key, cast(meta.c.value, LargeBinary))
+    query = query.where(meta.c.key.startswith(FAULT_PREFIX)).order_by(meta.c.key)
     if isinstance(source, Engine):
         with source.connect() as connection:
             rows = connection.execute(query).all()
     else:
         rows = source.execute(query).all()
-    return [PersistentFault(key, json.loads(value)) for key, value in rows]
+    return [PersistentFault(key, _fault_detail(key, bytes(value))) for key, value in rows]
+
+
+def _fault_detail(key: str, value: bytes) -> dict[str, Any]:
+    try:
+        detail = json.loads(value)
+    except ValueError:
+        detail = None
+    if not isinstance(detail, dict):
+        return {"message": f"{key.removeprefix(FAULT_PREFIX)}: its stored record is damaged"}
+    return detail
 
 
 def clear_persistent_fault(engine: Engine, key: str) -> bool:

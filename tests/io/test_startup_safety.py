@@ -85,6 +85,7 @@ def store(db: Path, body: str, *, forget_good: bool = False) -> None:
 
 
 def bad_bodies(good: dict[str, Any]) -> dict[str, str]:
+    """Each kind of bad stored configuration (damaged bytes are in the test below)."""
     wrong_type = json.loads(json.dumps(good))
     wrong_type["inputs"][0]["contact"] = 7
     out_of_range = json.loads(json.dumps(good))
@@ -197,3 +198,24 @@ def test_the_whole_chain_is_checked_after_start_and_a_change_is_a_fault(
         assert "seq 5 does not match its hash" in faults[0]["message"]
     finally:
         io.stop()
+
+
+def test_damaged_bytes_in_the_stored_configuration_start_on_the_last_good_one(
+    io_proc: IoProc,
+) -> None:
+    """Bytes that are not UTF-8 in the stored row (random damage inside the row, which
+    quick_check does not see) used to stop the io process while reading it."""
+    io_proc.start()
+    assert io_proc.signal(signal.SIGTERM) == 0
+    db = io_proc.data_dir / "alarmbridge.db"
+    with closing(sqlite3.connect(db)) as connection:
+        body = connection.execute("SELECT CAST(body AS BLOB) FROM config").fetchone()[0]
+        damaged = body[:40] + b"\xff\xfe\x80" + body[43:]
+        connection.execute("UPDATE config SET body = CAST(? AS TEXT)", (damaged,))
+        connection.commit()
+    io_proc.start()
+    [fault] = [f for f in status(io_proc)["faults"] if f["key"] == "config:config-invalid"]
+    assert "not UTF-8" in fault["message"]
+    assert (io_proc.data_dir / "alarmbridge.db.config-rejected").read_bytes() == damaged
+    cli(io_proc.data_dir, "sim", "close", "1")
+    wait_for(lambda: status(io_proc)["outputs"][0]["energised"])
