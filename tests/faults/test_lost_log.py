@@ -75,6 +75,8 @@ def test_lost_events_are_said_and_numbers_are_never_reused(
             listener = Listener(io.client)
             toggle(io, (1, 2, 4), 120, hz=600)
             wait_for(functools.partial(written, io))
+            last = last_seq(db)  # every committed event is streamed: wait for the last
+            wait_for(lambda: bool(listener.events) and listener.events[-1]["seq"] >= last)
             streamed = {e["seq"]: tuple(e[k] for k in KEY) for e in listener.stop()}
             acked = max(streamed)
             if name.startswith("wal-"):
