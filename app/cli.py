@@ -19,8 +19,21 @@ from app import __version__
 from app.eventlog.database import EventLogError
 from app.exports import csv_header, csv_line, event_line
 from app.instance import InstanceError, check_free
+from app.io.commands import (
+    ClearFault,
+    GetConfig,
+    GetStatus,
+    SecurityEvent,
+    SetConfig,
+    Simulate,
+    StartOutput,
+    StopOutput,
+    Trigger,
+    explain,
+)
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
+from app.store import parse_config
 from app.text import check_name, printable
 from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
@@ -87,46 +100,38 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {"action": args.action}
-    if args.action in ("close", "open"):
-        if args.n is None:
-            raise UsageError(f"say which input: alarmbridge sim {args.action} N")
-        request["input"] = args.n
-    _client(args).request("sim", **request)
+    contact = args.action in ("close", "open")
+    if contact and args.n is None:
+        raise UsageError(f"say which input: alarmbridge sim {args.action} N")
+    _client(args).send(Simulate(action=args.action, input=args.n if contact else None))
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     duration = None if args.seconds is None else round(args.seconds * 1000)
-    _client(args).request("start", output=args.n, duration_ms=duration, user=args.user)
+    _client(args).send(StartOutput(output=args.n, duration_ms=duration, user=args.user))
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    result = _client(args).request("stop", output=args.n, user=args.user)
-    if _unchanged(result):
+    if not _client(args).send(StopOutput(output=args.n, user=args.user)).changed:
         print(f"output {args.n} was not active: nothing to stop")
     return 0
 
 
-def _unchanged(result: Any) -> bool:
-    """The io process's answer says the command changed nothing (and logged nothing)."""
-    return isinstance(result, dict) and result.get("changed") is False
-
-
 def cmd_trigger(args: argparse.Namespace) -> int:
-    _client(args).request("trigger", user=args.user)
+    _client(args).send(Trigger(user=args.user))
     return 0
 
 
 def cmd_clear_fault(args: argparse.Namespace) -> int:
-    _client(args).request("fault-clear", code=args.code, user=args.user)
+    _client(args).send(ClearFault(code=args.code, user=args.user))
     print(f"fault {args.code} cleared")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = _client(args).request("status")
+    status = _client(args).send(GetStatus())
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -274,7 +279,7 @@ def _emitter(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
 
 def cmd_config(args: argparse.Namespace) -> int:
     if args.action == "export":
-        config = _client(args).request("config-get")
+        config = _client(args).send(GetConfig())
         text = json.dumps(config, indent=2) + "\n"
         if args.file:
             Path(args.file).write_text(text)
@@ -289,8 +294,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.file} is not valid JSON: {exc}") from None
-    result = _client(args).request("config-set", config=data, user=args.user)
-    if _unchanged(result):
+    new = parse_config(data)  # the io process checks it too: here, for the message
+    if not _client(args).send(SetConfig(config=new, user=args.user)).changed:
         print(f"{args.file} is the running configuration: nothing changed")
     else:
         print(f"configuration imported from {args.file} and applied")
@@ -369,8 +374,8 @@ def cmd_users(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         print(f"password of {args.name} changed; their sessions have ended")
         with contextlib.suppress(ControlError):  # logged when the io process runs
-            Client(settings.socket_path).request(
-                "security", state="password-reset", user="cli", detail={"account": args.name}
+            Client(settings.socket_path).send(
+                SecurityEvent(state="password-reset", user="cli", detail={"account": args.name})
             )
     finally:
         store.close()
@@ -565,7 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return explain(exc)
     return printable(" ".join(str(exc).split()))
 
 

@@ -1,8 +1,9 @@
 """The control socket server: commands in, live events out. Local only, no network.
 
-Each connection gets a thread. Commands that touch the engine run on the engine's
-thread through :meth:`EngineRunner.call`; the socket's threads never switch a
-relay themselves.
+Each connection gets a thread. A request is validated once, here, against its
+command's model (app/io/commands.py): a handler gets the typed command. Commands
+that touch the engine run on the engine's thread through :meth:`EngineRunner.call`;
+the socket's threads never switch a relay themselves.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from app.engine.runner import CommandExpiredError
+from app.io.commands import Command, InvalidCommandError, Subscribe, parse
 from app.io.peer import PeerCheck, peer_uid
 from app.io.protocol import MAX_LINE, encode
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
-OnExpired = Callable[[str, dict[str, Any], CommandExpiredError], None]
+Handler = Callable[[Any], Any]  # a command's model in, its reply out
+OnExpired = Callable[[Command[Any], CommandExpiredError], None]
 # The deadline (time.monotonic_ns()) of the command being handled on this thread:
 # a command carries it, and the io process acts on it only before it.
 DEADLINE: ContextVar[int | None] = ContextVar("deadline", default=None)
@@ -82,8 +84,7 @@ class _Connection(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         for line in iter(lambda: self.rfile.readline(MAX_LINE), b""):
-            cmd: Any = None
-            request: Any = None
+            command: Command[Any] | None = None
             try:
                 request = json.loads(line)
                 if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
@@ -94,10 +95,11 @@ class _Connection(socketserver.StreamRequestHandler):
                     not isinstance(deadline, int) or isinstance(deadline, bool)
                 ):
                     raise CommandError("deadline_ns must be a whole number")
-                if cmd == "subscribe":
+                self._check_peer(cmd)
+                command = parse(cmd, request)  # the error names the field at fault
+                if isinstance(command, Subscribe):
                     self._stream()
                     return
-                self._check_peer(cmd)
                 handler = self.server.handlers.get(cmd)
                 if handler is None:
                     raise CommandError(
@@ -108,12 +110,16 @@ class _Connection(socketserver.StreamRequestHandler):
                     raise CommandExpiredError(late // 1_000_000)
                 token = DEADLINE.set(deadline)
                 try:
-                    reply: dict[str, Any] = {"ok": True, "result": handler(request)}
+                    result = command.reply.dump_python(handler(command), mode="json")
                 finally:
                     DEADLINE.reset(token)
+                reply: dict[str, Any] = {"ok": True, "result": result}
             except CommandExpiredError as exc:
-                self.server.expired(str(cmd), request, exc)
+                if command is not None:
+                    self.server.expired(command, exc)
                 reply = {"ok": False, "error": str(exc), "expired": True}
+            except InvalidCommandError as exc:
+                reply = {"ok": False, "error": str(exc)}
             except (CommandError, ValueError, KeyError, TypeError) as exc:
                 reply = {"ok": False, "error": str(exc).strip("'\"")}
             except Exception as exc:
@@ -176,11 +182,11 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def start(self) -> None:
         self._thread.start()
 
-    def expired(self, cmd: str, request: Any, exc: CommandExpiredError) -> None:
+    def expired(self, command: Command[Any], exc: CommandExpiredError) -> None:
         """A command that was not done because it came too late: say so (logged)."""
         if self.on_expired is not None:
             try:
-                self.on_expired(cmd, request if isinstance(request, dict) else {}, exc)
+                self.on_expired(command, exc)
             except Exception:
                 log.exception("recording an expired command failed")
 

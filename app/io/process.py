@@ -22,7 +22,7 @@ from gpiozero import Factory
 
 from app import __version__
 from app.clock import Clock, SystemClock
-from app.config import MAX_MS, MIN_MS, default_config
+from app.config import default_config
 from app.engine import Engine, EngineRunner
 from app.engine.runner import CommandExpiredError
 from app.eventlog.database import (
@@ -38,7 +38,22 @@ from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.instance import InstanceLock
 from app.io.chaincheck import ChainCheck
-from app.io.control import DEADLINE, CommandError, ControlServer, EventHub
+from app.io.commands import (
+    Changed,
+    ClearFault,
+    Command,
+    GetBoard,
+    GetConfig,
+    GetStatus,
+    Reload,
+    SecurityEvent,
+    SetConfig,
+    Simulate,
+    StartOutput,
+    StopOutput,
+    Trigger,
+)
+from app.io.control import DEADLINE, CommandError, ControlServer, EventHub, Handler
 from app.io.notify import Notifier
 from app.io.peer import web_process_users
 from app.settings import Settings
@@ -46,7 +61,6 @@ from app.store import (
     load_config,
     load_latches,
     load_startup_config,
-    parse_config,
     save_config,
 )
 from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
@@ -142,7 +156,7 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
-        only_web = {"security": web_process_users(settings.web_state_dir)}  # app/io/peer.py
+        only_web = {SecurityEvent.cmd: web_process_users(settings.web_state_dir)}  # peer.py
         self.control = ControlServer(
             settings.socket_path, self._handlers(), self.hub, only_web, on_expired=self._expired
         )
@@ -230,8 +244,9 @@ class IoProcess:
         if deadline is not None and (late := time.monotonic_ns() - deadline) > 0:
             raise CommandExpiredError(late // 1_000_000)
 
-    def _expired(self, cmd: str, args: dict[str, Any], exc: CommandExpiredError) -> None:
-        user = args.get("user") if isinstance(args.get("user"), str) else None
+    def _expired(self, command: Command[Any], exc: CommandExpiredError) -> None:
+        user: str | None = getattr(command, "user", None)
+        cmd = command.cmd
         log.warning("command %r not done: %s", cmd, exc)
         self.writer.submit(
             self.stamper.make(
@@ -243,19 +258,21 @@ class IoProcess:
             )
         )
 
-    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    def _handlers(self) -> dict[str, Handler]:
+        """Each command's handler, by name (app/io/commands.py): it gets the typed
+        command, already validated by the control server."""
         return {
-            "status": lambda a: self.status(),
-            "start": self._start_output,
-            "stop": self._stop_output,
-            "trigger": lambda a: self._act(lambda: self.engine.trigger(_user(a))),
-            "sim": self._simulate,
-            "config-get": lambda a: self.engine.config.model_dump(mode="json"),
-            "config-set": self._set_config,
-            "reload": self._reload,
-            "board": lambda a: self._board(),
-            "security": self._security,
-            "fault-clear": self._clear_fault,
+            GetStatus.cmd: lambda _: self.status(),
+            StartOutput.cmd: self._start_output,
+            StopOutput.cmd: self._stop_output,
+            Trigger.cmd: self._trigger,
+            Simulate.cmd: self._simulate,
+            GetConfig.cmd: lambda _: self.engine.config.model_dump(mode="json"),
+            SetConfig.cmd: self._set_config,
+            Reload.cmd: lambda _: self._reload(),
+            GetBoard.cmd: lambda _: self._board(),
+            SecurityEvent.cmd: self._security,
+            ClearFault.cmd: self._clear_fault,
         }
 
     def _board(self) -> dict[str, Any]:
@@ -285,21 +302,19 @@ class IoProcess:
         )
         return status
 
-    def _start_output(self, args: dict[str, Any]) -> None:
-        n, user = _int(args, "output"), _user(args)
-        duration = args.get("duration_ms")
-        if duration is not None and (
-            not isinstance(duration, int) or not MIN_MS <= duration <= MAX_MS
-        ):
-            raise CommandError("duration_ms must be a whole number from 25 to 86400000 (24 h)")
+    def _start_output(self, command: StartOutput) -> None:
+        n, duration, user = command.output, command.duration_ms, command.user
         self._act(lambda: self.engine.manual_start(n, duration, user))
         self._persist_latches(user)
 
-    def _stop_output(self, args: dict[str, Any]) -> dict[str, bool]:
-        n, user = _int(args, "output"), _user(args)
+    def _stop_output(self, command: StopOutput) -> Changed:
+        n, user = command.output, command.user
         stopped = self._act(lambda: self.engine.manual_stop(n, user))  # idle: not logged
         self._persist_latches(user)
-        return {"changed": stopped}
+        return Changed(changed=stopped)
+
+    def _trigger(self, command: Trigger) -> None:
+        self._act(lambda: self.engine.trigger(command.user))
 
     def _persist_latches(self, user: str) -> None:
         """Keep the latches with the events (the writer writes them). Wait for the
@@ -309,20 +324,18 @@ class IoProcess:
         self.writer.set_latches(latched, self.clock.utc_us(), user)
         self.writer.flush(timeout=2.0)
 
-    def _simulate(self, args: dict[str, Any]) -> str:
+    def _simulate(self, command: Simulate) -> str:
         if self.sim is None:
             raise CommandError("simulation is only available on simulated pins (--pins mock)")
-        sim, action = self.sim, args.get("action")
-        if action in ("close", "open"):
-            sim.set_contact(_int(args, "input"), action == "close")
-        elif action in ("press", "release"):
-            (sim.press if action == "press" else sim.release)()
+        sim, action = self.sim, command.action
+        if command.input is not None:  # close or open (the model checks)
+            sim.set_contact(command.input, action == "close")
         else:
-            raise CommandError("action must be close, open, press or release")
-        return str(action)
+            (sim.press if action == "press" else sim.release)()
+        return action
 
-    def _set_config(self, args: dict[str, Any]) -> dict[str, bool]:
-        new = parse_config(args.get("config"))
+    def _set_config(self, command: SetConfig) -> Changed:
+        new, user = command.config, command.user
         problems = new.fits(self.board.spec)
         if problems:
             raise CommandError("the configuration does not fit this board: " + "; ".join(problems))
@@ -330,35 +343,32 @@ class IoProcess:
         save_config(self.db, new, self.clock.utc_us())
         # The engine logs the change (old and new values) before what it does;
         # the running configuration again changes nothing and logs nothing.
-        changed = self.runner.call(lambda: self.engine.apply_config(new, _user(args)))
+        changed = self.runner.call(lambda: self.engine.apply_config(new, user))
         if CONFIG_FAULT in self.engine.faults:  # the stored configuration is good again
             self.runner.call(
                 lambda: self.engine.set_fault(CONFIG_FAULT, False, "a configuration was saved")
             )
-        self._persist_latches(_user(args))  # latches are stored by output name
-        return {"changed": changed}
+        self._persist_latches(user)  # latches are stored by output name
+        return Changed(changed=changed)
 
-    def _security(self, args: dict[str, Any]) -> None:
+    def _security(self, command: SecurityEvent) -> None:
         """An access event from the web process (a login, a failure, a new user)."""
-        state = args.get("state")
-        if state not in SECURITY_STATES:
-            raise CommandError(f"unknown security event {state!r}")
         self.writer.submit(
             self.stamper.make(
                 Kind.SECURITY,
-                str(state),
+                command.state,
                 Cause.USER,
-                source=_user(args),
-                detail=_security_detail(args),
+                source=command.user,
+                detail=dict(command.detail),
             )
         )
 
-    def _clear_fault(self, args: dict[str, Any]) -> None:
+    def _clear_fault(self, command: ClearFault) -> None:
         """An operator acknowledged a persistent fault (kept in the log's database
         until cleared): clear it, logged with who did."""
-        code, user = args.get("code"), _user(args)
+        code, user = command.code, command.user
         keys = {fault.code: fault.key for fault in active_faults(self.db)}
-        if not isinstance(code, str) or code not in keys:
+        if code not in keys:
             active = ", ".join(sorted(keys)) or "none"
             raise CommandError(
                 f"no fault {code!r} to clear: only faults that stay until cleared can be "
@@ -371,56 +381,11 @@ class IoProcess:
             lambda: self.engine.set_fault(key, False, f"cleared by {user}", cleared_by=user)
         )
 
-    def _reload(self, args: dict[str, Any]) -> None:
+    def _reload(self) -> None:
         self._check_deadline()
         new = load_config(self.db)
         if new is not None:  # the engine logs config-reloaded before what it does
             self.runner.call(lambda: self.engine.apply_config(new))
-
-
-SECURITY_STATES = frozenset(
-    {
-        "setup",
-        "setup-failed",
-        "login",
-        "login-failed",
-        "login-throttled",
-        "logout",
-        "password-changed",
-        "password-change-failed",
-        "password-reset",
-        "user-added",
-        "user-changed",
-        "user-removed",
-        "token-created",
-        "token-revoked",
-    }
-)
-
-
-def _security_detail(args: dict[str, Any]) -> dict[str, str]:
-    detail = args.get("detail") or {}
-    if (
-        not isinstance(detail, dict)
-        or len(detail) > 8
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in detail.items())
-    ):
-        raise CommandError("detail must be a few short strings")
-    return {k[:40]: v[:120] for k, v in detail.items()}
-
-
-def _int(args: dict[str, Any], key: str) -> int:
-    value = args.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CommandError(f"{key} must be a number")
-    return value
-
-
-def _user(args: dict[str, Any]) -> str:
-    user = args.get("user") or "local"
-    if not isinstance(user, str) or len(user) > 64:
-        raise CommandError("user must be a short string")
-    return user
 
 
 def run_forever(process: IoProcess) -> None:

@@ -4,7 +4,8 @@ A request is one line ``{"cmd": NAME, ...arguments}``; the reply is one line
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": MESSAGE}``. After
 ``{"cmd": "subscribe"}`` the server sends ``{"ok": true}`` and then one
 ``{"event": {...}}`` line per accepted (committed) event until the client leaves.
-See docs/io-protocol.md.
+Each command is a model in app.io.commands; :meth:`Client.send` sends one and
+returns its typed reply. See docs/io-protocol.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+
+from app.io.commands import Command, R
 
 MAX_LINE = 1 << 20
 
@@ -74,8 +79,21 @@ class Client:
             raise IoUnavailableError(f"cannot reach the io process at {self.path}: {exc}") from exc
         return sock
 
+    def send(self, command: Command[R]) -> R:
+        """Send ``command`` and return its reply, of the command's reply type (raise
+        :class:`ControlError`, as :meth:`request` does)."""
+        result = self.request(command.cmd, **command.arguments())
+        try:
+            reply: R = command.reply.validate_python(result)
+        except ValidationError as exc:
+            raise ControlError(
+                f"the io process answered {command.cmd!r} with something unexpected: {exc}"
+            ) from None
+        return reply
+
     def request(self, cmd: str, **args: Any) -> Any:
-        """Send one command and return its result (raise :class:`ControlError`).
+        """Send one command, by name and loose arguments, and return its result
+        (raise :class:`ControlError`); :meth:`send` is the typed call.
 
         The command carries a deadline (``timeout`` less :data:`DEADLINE_MARGIN_S`):
         the io process does not act on it after that (:class:`NotDoneError`). With

@@ -16,23 +16,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from app.io.commands import Command, SecurityEvent, SecurityState
 from app.io.protocol import ControlError
 from app.text import printable
 from app.timefmt import utc_iso
 
 log = logging.getLogger(__name__)
 
-Ask = Callable[..., Awaitable[Any]]
+Ask = Callable[[Command[Any]], Awaitable[Any]]
 MAX_TRACKED = 10_000  # blocked keys counted at once; beyond, refusals are not counted
 
 
-async def audit(ask: Ask, what: str, user: str, address: str, **detail: str) -> None:
-    """A `security` event in the log; if the io process is down, the web
-    process's own log keeps it."""
+async def audit(ask: Ask, what: SecurityState, user: str, address: str, **detail: str) -> None:
+    """A `security` event in the log; if the io process is down (or the event is
+    not one it takes), the web process's own log keeps it."""
     detail["address"] = address
     try:
-        await ask("security", state=what, user=user, detail=detail)
-    except ControlError as exc:
+        await ask(SecurityEvent(state=what, user=user, detail=detail))
+    except (ControlError, ValidationError) as exc:
         log.warning(
             "security event %s by %s (%s) not logged: %s",
             what,

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
@@ -16,6 +16,7 @@ from pydantic import BeforeValidator
 from sqlalchemy import Engine
 
 from app.auth.store import AuthStore
+from app.io.commands import Command, GetStatus, R
 from app.io.protocol import Client
 from app.settings import Settings
 from app.web.audit import ThrottleReport
@@ -72,12 +73,12 @@ class WebState:
     def __post_init__(self) -> None:
         self.throttle_report = ThrottleReport(self.io, self.auth.now)
 
-    async def io(self, cmd: str, **args: Any) -> Any:
-        """Ask the io process (in a worker thread: the client blocks)."""
-        return await asyncio.to_thread(self.client.request, cmd, **args)
+    async def io(self, command: Command[R]) -> R:
+        """Send ``command`` to the io process (in a worker thread: the client blocks)."""
+        return await asyncio.to_thread(self.client.send, command)
 
     async def status(self) -> Status:
-        return status_from_io(await self.io("status"))
+        return status_from_io(await self.io(GetStatus()))
 
     def read_db(self) -> Engine:
         """The event log for reading; a clear 503 before the io process has made it."""

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from app.eventlog.queries import events_after, last_seq
+from app.io.commands import GetStatus
 from app.io.protocol import Client, ControlError, Subscription
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class LiveFeed:
             if self._stopping.is_set() or not self._subscribers:
                 continue
             try:
-                item = LiveItem("status", self.client.request("status"))
+                item = LiveItem("status", self.client.send(GetStatus()))
             except ControlError as exc:
                 item = LiveItem("io-down", {"error": str(exc)})
             self._hand_on([item])

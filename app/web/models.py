@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-from app.config import MAX_MS
+from app.config import MAX_MS, MIN_MS
 from app.events import Cause, Kind
 
 
@@ -148,7 +148,7 @@ class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duration_s: StrictFloat | None = Field(
         default=None,
-        ge=0.025,
+        ge=MIN_MS / 1000,  # the io socket's limits (app/io/commands.py): in seconds
         le=MAX_MS / 1000,
         description="seconds; omit or null: until stopped (survives a restart)",
     )

@@ -20,6 +20,7 @@ from app.auth.store import Role
 from app.config import Config
 from app.eventlog.queries import last_seq, newest
 from app.events import Cause, Kind
+from app.io.commands import GetConfig
 from app.io.protocol import ControlError
 from app.schedules import ALWAYS
 from app.schedules.model import DAY_NAMES, MAX_WINDOWS, WEEKDAYS
@@ -85,7 +86,7 @@ async def _live_page(
         raise NotFoundError(
             "the simulation panel is only there when the appliance runs on simulated pins"
         )
-    doc = (await attempt(state.io("config-get")))[0] if config else None
+    doc = (await attempt(state.io(GetConfig())))[0] if config else None
     recent = (await attempt(_recent(state, events)))[0] if events else None
     settings = None if doc is None else Config.model_validate(doc)
     return render(
@@ -215,7 +216,7 @@ async def events_page(
         error = getattr(exc, "message", str(exc))
     span = span if span in ("24h", "7d") else "24h"
     data, _ = await attempt(histogram(state, span))  # type: ignore[arg-type]
-    config, _ = await attempt(state.io("config-get"))
+    config, _ = await attempt(state.io(GetConfig()))
     names = []
     if config is not None:
         names = [i["name"] for i in config["inputs"]] + [o["name"] for o in config["outputs"]]
@@ -252,7 +253,7 @@ async def schedules_page(
 ) -> HTMLResponse:
     span = span if span in SPANS else "24h"
     status, error = await attempt(state.status())
-    doc, _ = await attempt(state.io("config-get"))
+    doc, _ = await attempt(state.io(GetConfig()))
     config = None if doc is None else Config.model_validate(doc)
     schedules = [] if config is None else config.schedules
     users = {} if config is None else {s.name: config.schedule_users(s.name) for s in schedules}

@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import main
+from app.events import Cause, Kind
 from app.io.process import IoProcess
-from app.io.protocol import Client
+from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from app.web import create_app
 from tests.web.conftest import ADMIN, wait_for
@@ -101,9 +102,9 @@ def test_a_login_name_cannot_forge_lines_in_the_log(anon: TestClient, client: Te
 def test_the_cli_prints_untrusted_text_escaped(
     settings: Settings, io: IoProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # text from before names were checked, or from a local client of the io socket
+    # text from before names were checked (the io socket refuses it now: below)
     forged = "eve\n#999 2026-01-01 security - login (user: admin)\u202e"
-    Client(settings.socket_path).request("security", state="login-failed", user=forged)
+    io.writer.submit(io.stamper.make(Kind.SECURITY, "login-failed", Cause.USER, source=forged))
     where = ["--data-dir", str(settings.data_dir)]
 
     def printed(*args: str) -> str:
@@ -119,6 +120,14 @@ def test_the_cli_prints_untrusted_text_escaped(
     assert len(csv.splitlines()) == 2  # the header and the event
     as_json = printed("--json")
     assert "\n#999" not in as_json and "\u202e" not in as_json
+
+
+def test_the_io_socket_refuses_a_user_name_with_a_newline(
+    settings: Settings, io: IoProcess
+) -> None:
+    forged = "eve\n#999 2026-01-01 security - login (user: admin)"
+    with pytest.raises(ControlError, match="user must not contain control"):
+        Client(settings.socket_path).request("security", state="login-failed", user=forged)
 
 
 def test_the_cli_refuses_a_user_name_with_a_newline(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from app.io.commands import FAULT_CODE, ClearFault, Simulate, StartOutput, StopOutput, Trigger
 from app.web.deps import State, WholeNumber, check_number
 from app.web.errors import NotFoundError, answers
 from app.web.models import SimButton, SimContact, StartRequest, Status
@@ -27,7 +28,7 @@ async def start_output(
     check_number("output", n, len((await state.status()).outputs))
     seconds = None if body is None else body.duration_s
     duration_ms = None if seconds is None else round(seconds * 1000)
-    await state.io("start", output=n, duration_ms=duration_ms, user=who.name)
+    await state.io(StartOutput(output=n, duration_ms=duration_ms, user=who.name))
     return await state.status()
 
 
@@ -35,19 +36,19 @@ async def start_output(
 async def stop_output(state: State, who: Operator, n: OutputNumber) -> Status:
     """Stop output ``n``: manual and automatic activations both end."""
     check_number("output", n, len((await state.status()).outputs))
-    await state.io("stop", output=n, user=who.name)
+    await state.io(StopOutput(output=n, user=who.name))
     return await state.status()
 
 
 @router.post("/trigger")
 async def trigger(state: State, who: Operator) -> Status:
     """The manual trigger: does what the physical button is configured to do."""
-    await state.io("trigger", user=who.name)
+    await state.io(Trigger(user=who.name))
     return await state.status()
 
 
 FaultCode = Annotated[
-    str, Path(description="the fault's code, e.g. eventlog-corrupt", pattern=r"^[a-z0-9-]{1,40}$")
+    str, Path(description="the fault's code, e.g. eventlog-corrupt", pattern=FAULT_CODE)
 ]
 
 
@@ -56,7 +57,7 @@ async def clear_fault(state: State, who: Admin, code: FaultCode) -> Status:
     """Acknowledge and clear a fault that stays until someone does (a damaged event
     log that was moved aside: ``eventlog-corrupt``). Logged with who cleared it.
     Faults of a live condition (a chattering input, a full disk) clear by themselves."""
-    await state.io("fault-clear", code=code, user=who.name)
+    await state.io(ClearFault(code=code, user=who.name))
     return await state.status()
 
 
@@ -71,7 +72,7 @@ async def _simulated(state: State) -> Status:
 async def simulate_input(state: State, who: Operator, n: InputNumber, body: SimContact) -> Status:
     """Simulated pins only (404 otherwise): close or open input ``n``'s contact."""
     check_number("input", n, len((await _simulated(state)).inputs))
-    await state.io("sim", action="close" if body.closed else "open", input=n)
+    await state.io(Simulate(action="close" if body.closed else "open", input=n, user=who.name))
     return await state.status()
 
 
@@ -79,5 +80,5 @@ async def simulate_input(state: State, who: Operator, n: InputNumber, body: SimC
 async def simulate_button(state: State, who: Operator, body: SimButton) -> Status:
     """Simulated pins only (404 otherwise): press or release the manual button."""
     await _simulated(state)
-    await state.io("sim", action="press" if body.pressed else "release")
+    await state.io(Simulate(action="press" if body.pressed else "release", user=who.name))
     return await state.status()

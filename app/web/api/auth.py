@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth import passwords
 from app.auth import setup_code as codes
 from app.auth.store import AuthError, AuthStore, Role, Token
+from app.io.commands import SecurityState
 from app.text import Name
 from app.timefmt import utc_iso
 from app.web import audit as access_log
@@ -112,7 +113,9 @@ def _store(state: State) -> AuthStore:
     return state.auth
 
 
-async def audit(state: State, what: str, user: str, request: Request, **detail: str) -> None:
+async def audit(
+    state: State, what: SecurityState, user: str, request: Request, **detail: str
+) -> None:
     """A `security` event in the log, with the client's address."""
     await access_log.audit(state.io, what, user, client_address(request), **detail)
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ValidationError
 
 from app.config import ButtonConfig, Config, InputConfig, OutputConfig
+from app.io.commands import GetConfig, SetConfig
 from app.io.protocol import ControlError, IoUnavailableError
 from app.web.deps import State, Switch, WholeNumber, check_number
 from app.web.errors import ApiError, answers, invalid
@@ -26,21 +27,21 @@ Doc = dict[str, Any]
 
 
 async def current(state: State) -> Config:
-    return Config.model_validate(await state.io("config-get"))
+    return Config.model_validate(await state.io(GetConfig()))
 
 
 async def change(state: State, edit: Callable[[Doc], None], who: Principal) -> Config:
     """Apply ``edit`` to a copy of the running configuration, validate the whole
     document, and have the io process store and apply it. One change at a time."""
     async with state.config_lock:
-        doc = copy.deepcopy(await state.io("config-get"))
+        doc = copy.deepcopy(await state.io(GetConfig()))
         edit(doc)
         try:
             new = Config.model_validate(doc)
         except ValidationError as exc:
             raise invalid(exc) from None
         try:
-            await state.io("config-set", config=new.model_dump(mode="json"), user=who.name)
+            await state.io(SetConfig(config=new, user=who.name))
         except IoUnavailableError:
             raise
         except ControlError as exc:

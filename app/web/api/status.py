@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from app.eventlog.queries import count_events, time_span
+from app.io.commands import GetBoard
 from app.timefmt import local_iso, utc_iso
 from app.web.deps import State
 from app.web.models import BoardInfo, DatabaseInfo, DiskInfo, Status, SystemInfo
@@ -49,7 +50,7 @@ def _database(state: State) -> DatabaseInfo:
 async def get_system(state: State) -> SystemInfo:
     """Version, clock, disk and database use, the board and its pin map."""
     status = await state.status()
-    board = BoardInfo.model_validate(await state.io("board"))
+    board = BoardInfo.model_validate(await state.io(GetBoard()))
     usage = shutil.disk_usage(state.settings.data_dir)
     database = await asyncio.to_thread(_database, state)
     now_us = time.time_ns() // 1000

@@ -1,0 +1,378 @@
+"""The io socket's commands: one model per command, shared by the io process, the
+web process and the CLI.
+
+A request on the wire is ``{"cmd": NAME, "deadline_ns": N, ...arguments}``; the
+arguments are the fields of NAME's model in :data:`COMMANDS`. The io process
+validates each request once (:func:`parse`), so a handler gets a typed command,
+and a client sends one (``Client.send(StartOutput(output=3, user="ann"))``). Types
+are strict: ``true`` is not 1, ``"3"`` is not 3, an unknown field is refused, and
+every name follows app.text's rules. Each command's reply is its ``reply`` type.
+
+docs/io-protocol.md's command table is made from these models:
+``python -m app.io.commands --write docs/io-protocol.md`` (tests/io/test_commands.py
+fails when it differs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
+
+import annotated_types
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+
+from app.config import MAX_MS, MIN_MS, Config
+from app.text import Name, Text, check_name
+
+R = TypeVar("R")  # a reply's type
+R_co = TypeVar("R_co", covariant=True)
+
+
+def _whole(low: int, high: int | None = None) -> BeforeValidator:
+    """A JSON whole number from ``low`` (to ``high``), with one message for any miss."""
+    span = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def check(value: object) -> object:
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"must be a whole number {span}")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: an input's or output's number, 1-based (the board says how many there are)
+Number = Annotated[int, Field(ge=1), _whole(1)]
+#: a manual start's duration in milliseconds (app.config's limits)
+DurationMs = Annotated[int, Field(ge=MIN_MS, le=MAX_MS), _whole(MIN_MS, MAX_MS)]
+#: who asks: a user's name or ``token:NAME`` (app.text's rules for names)
+Who = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_name)]
+#: a fault's code, e.g. ``eventlog-corrupt``
+FAULT_CODE = r"^[a-z0-9-]{1,40}$"
+FaultCode = Annotated[str, Field(pattern=FAULT_CODE)]
+SimAction = Literal["close", "open", "press", "release"]
+SecurityState = Literal[
+    "setup",
+    "setup-failed",
+    "login",
+    "login-failed",
+    "login-throttled",
+    "logout",
+    "password-changed",
+    "password-change-failed",
+    "password-reset",
+    "user-added",
+    "user-changed",
+    "user-removed",
+    "token-created",
+    "token-revoked",
+]
+SECURITY_STATES = frozenset(get_args(SecurityState))
+MAX_DETAIL = 8
+DetailText = Annotated[Text, Field(max_length=120)]
+
+
+class Changed(BaseModel):
+    """The reply of a command that may change nothing (and then logs nothing)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    changed: bool
+
+
+class Command(BaseModel, Generic[R_co]):
+    """One request on the io socket; ``R_co`` is its reply's type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    cmd: ClassVar[str]
+    reply: ClassVar[TypeAdapter[Any]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for base in cls.__mro__:
+            meta = getattr(base, "__pydantic_generic_metadata__", None)
+            if meta and meta["origin"] is Command and meta["args"]:
+                cls.reply = TypeAdapter(meta["args"][0])
+                return
+
+    def arguments(self) -> dict[str, Any]:
+        """The request's arguments as they go on the wire (no ``cmd``, no deadline)."""
+        return self.model_dump(mode="json")
+
+
+_USER = Field(default="local", description="who asks, for the log")
+
+
+class GetStatus(Command[dict[str, Any]]):
+    """every input (contact, alarm, armed, schedule, armed_by, acts, chattering,
+    stuck) and output (active, energised, mode, hold, schedule, scheduled, latched,
+    time_left_ms, cause), faults, version, uptime, board, simulated, boot id, clock
+    sync, event-log writer state"""
+
+    cmd = "status"
+
+
+class StartOutput(Command[None]):
+    """null. A start until stopped is a latch: it survives a restart"""
+
+    cmd = "start"
+    output: Number
+    duration_ms: DurationMs | None = Field(default=None, description="null: until stopped")
+    user: Who = _USER
+
+
+class StopOutput(Command[Changed]):
+    """`{"changed": true}`. Stops manual and automatic activations; a follow-source
+    output waits for its inputs' next alarm. An idle output with no start waiting for
+    its off-gap has nothing to stop: `{"changed": false}`, nothing logged"""
+
+    cmd = "stop"
+    output: Number
+    user: Who = _USER
+
+
+class Trigger(Command[None]):
+    """null. The manual trigger: what the physical button does"""
+
+    cmd = "trigger"
+    user: Who = _USER
+
+
+class Simulate(Command[SimAction]):
+    """the action. Only on simulated pins; an error otherwise"""
+
+    cmd = "sim"
+    action: SimAction = Field(
+        description="`close`/`open` an input's contact, `press`/`release` the button"
+    )
+    input: Number | None = Field(default=None, description="for close and open only")
+    user: Who = _USER
+
+    @model_validator(mode="after")
+    def _input_for_contacts(self) -> Self:
+        if self.action in ("close", "open") and self.input is None:
+            raise ValueError(f"{self.action} needs the input's number: input")
+        if self.action in ("press", "release") and self.input is not None:
+            raise ValueError(f"{self.action} is the button's: it takes no input")
+        return self
+
+
+class GetConfig(Command[dict[str, Any]]):
+    """the configuration document"""
+
+    cmd = "config-get"
+
+
+class SetConfig(Command[Changed]):
+    """`{"changed": true}`. Validated, stored, applied without restart; logged with
+    old and new values, then what it did to each channel (below). The running
+    configuration again: `{"changed": false}`, nothing logged"""
+
+    cmd = "config-set"
+    config: Config = Field(description="a whole configuration document")
+    user: Who = _USER
+
+
+class Reload(Command[None]):
+    """null. Re-reads the stored configuration; logged as `config-reloaded`, then what
+    it did (nothing if it is the running one)"""
+
+    cmd = "reload"
+
+
+class GetBoard(Command[dict[str, Any]]):
+    """the board in use: name, title, notes, `pins` (function, gpio, header_pin,
+    wiring), `config_txt` lines"""
+
+    cmd = "board"
+
+
+class SecurityEvent(Command[None]):
+    """null. An access event for the audit log: a `security` event with `source` =
+    `user`. **Only from the web process's user**, see below"""
+
+    cmd = "security"
+    state: SecurityState = Field(description="the access event")
+    user: Who = _USER
+    detail: dict[Name, DetailText] = Field(
+        default_factory=dict,
+        max_length=MAX_DETAIL,
+        description=f"at most {MAX_DETAIL} strings of up to 120 characters, e.g. `address`",
+    )
+
+
+class ClearFault(Command[None]):
+    """null. Clears a fault that stays until someone acknowledges it (a damaged log
+    moved aside); logged with the user. Other faults clear when their cause goes;
+    asking to clear one is an error that lists the clearable ones"""
+
+    cmd = "fault-clear"
+    code: FaultCode = Field(description="e.g. `eventlog-corrupt`")
+    user: Who = _USER
+
+
+class Subscribe(Command[None]):
+    """`{"ok": true}`, then one `{"event": {...}}` line per event"""
+
+    cmd = "subscribe"
+
+
+#: every command by its name on the wire, in the order the docs list them
+COMMANDS: dict[str, type[Command[Any]]] = {
+    c.cmd: c
+    for c in (
+        GetStatus,
+        StartOutput,
+        StopOutput,
+        Trigger,
+        Simulate,
+        GetConfig,
+        ClearFault,
+        SetConfig,
+        Reload,
+        GetBoard,
+        SecurityEvent,
+        Subscribe,
+    )
+}
+
+
+class InvalidCommandError(ValueError):
+    """A request that is no command: its message names the field at fault."""
+
+
+def parse(cmd: str, arguments: dict[str, Any]) -> Command[Any]:
+    """``cmd``'s model, validated from a request's ``arguments``."""
+    model = COMMANDS.get(cmd)
+    if model is None:
+        raise InvalidCommandError(f"unknown command {cmd!r}: one of {', '.join(sorted(COMMANDS))}")
+    try:
+        return model.model_validate(arguments)
+    except ValidationError as exc:
+        raise InvalidCommandError(f"invalid {cmd!r} command: {explain(exc)}") from None
+
+
+_PHRASES = {
+    "missing": "is required",
+    "extra_forbidden": "is not an argument of this command",
+}
+
+
+def explain(exc: ValidationError) -> str:
+    r"""Pydantic's errors as one line for a person, each naming its field.
+
+    >>> try:
+    ...     StartOutput.model_validate({"output": True, "duration_ms": 10, "for": 3})
+    ... except ValidationError as exc:
+    ...     print(*explain(exc).split("; "), sep="\n")
+    output must be a whole number of 1 or more
+    duration_ms must be a whole number from 25 to 86400000
+    for is not an argument of this command
+    """
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = _PHRASES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and len(error["loc"]) > 1:
+            message = "is not a known field"
+        for pydantic_says in ("Input should", "String should", "Dictionary should"):
+            if message.startswith(pydantic_says):
+                message = "must" + message.removeprefix(pydantic_says)
+        joint = " " if message[:1].islower() and where else ": "
+        problems.append(f"{where}{joint}{message}".removeprefix(": "))
+    return "; ".join(problems)
+
+
+# -- the docs' table ------------------------------------------------------------
+
+BEGIN = "<!-- commands: made by 'python -m app.io.commands --write docs/io-protocol.md' -->"
+END = "<!-- end of commands -->"
+
+
+def _limits(metadata: list[Any]) -> str:
+    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        return f"{low:,} .. {high:,}"
+    return f"{low:,} or more" if low is not None else ""
+
+
+def _argument(name: str, field: FieldInfo) -> str:
+    notes: list[str] = []
+    annotation = field.annotation
+    if get_origin(annotation) is Literal:
+        notes.append("one of " + ", ".join(f"`{v}`" for v in get_args(annotation)))
+    metadata = list(field.metadata)
+    for member in get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ():
+        for extra in get_args(member)[1:]:  # X | None: X's own limits
+            metadata += extra.metadata if isinstance(extra, FieldInfo) else []
+    if limits := _limits(metadata):
+        notes.append(limits)
+    if field.description:
+        notes.append(field.description)
+    if isinstance(field.default, str):
+        notes.append(f"default `{field.default}`")
+    return f"`{name}`" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def table() -> str:
+    """The command table of docs/io-protocol.md, from the models."""
+    rows = ["| cmd | arguments | result |", "|---|---|---|"]
+    for name, model in COMMANDS.items():
+        arguments = ", ".join(_argument(n, f) for n, f in model.model_fields.items())
+        result = " ".join(inspect.cleandoc(model.__doc__ or "").split())
+        rows.append(f"| `{name}` | {arguments} | {result} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_table(document: str) -> str:
+    """``document`` with the text between its markers replaced by :func:`table`."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the document has no {BEGIN!r} ... {END!r} markers")
+    return f"{head}{BEGIN}\n{table()}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The io socket's command table (markdown).")
+    parser.add_argument("--write", type=Path, metavar="DOC", help="update DOC's table in place")
+    args = parser.parse_args(argv)
+    if args.write is None:
+        sys.stdout.write(table())
+    else:
+        args.write.write_text(with_table(args.write.read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
