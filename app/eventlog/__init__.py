@@ -26,6 +26,7 @@ from app.eventlog.database import (
     immediate,
     make_engine,
 )
+from app.eventlog.migration import head_revision
 from app.eventlog.queries import (
     Page,
     count_events,
@@ -35,7 +36,7 @@ from app.eventlog.queries import (
     newest,
 )
 from app.eventlog.retention import Eviction, RetentionPolicy, evict, eviction_event
-from app.eventlog.startup import Prepared, head_revision, prepare_database
+from app.eventlog.startup import Prepared, prepare_database
 from app.eventlog.writer import EventWriter
 
 __all__ = [

@@ -22,8 +22,8 @@ from app.eventlog import (
 )
 from app.eventlog.chain import GENESIS, Verification, link, verify
 from app.eventlog.database import ALTERED_FAULT_KEY, immediate
+from app.eventlog.migration import alembic_config
 from app.eventlog.seqstate import read_state, state_path
-from app.eventlog.startup import alembic_config
 from app.events import EventStamper
 from tests.io.conftest import cli
 
