@@ -8,16 +8,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from app import __version__
+from app.cli_log import emitter, idle_priority, print_event, verify_log
 from app.eventlog.database import EventLogError
-from app.exports import csv_header, csv_line, event_line
 from app.instance import InstanceError, check_free
 from app.io.commands import (
     ClearFault,
@@ -56,7 +55,7 @@ def cmd_io(args: argparse.Namespace) -> int:
     from app.io.process import IoProcess, run_forever
 
     settings = _settings(args)
-    run_forever(IoProcess(settings, on_event=_print_event if args.print_events else None))
+    run_forever(IoProcess(settings, on_event=print_event if args.print_events else None))
     return 0
 
 
@@ -160,10 +159,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_event(event: dict[str, Any]) -> None:
-    print(event_line(event), flush=True)
-
-
 def _parse_time(text: str | None) -> int | None:
     """UTC microseconds; the CLI reads a time without an offset as UTC."""
     return None if text is None else parse_moment(text, UTC)
@@ -180,8 +175,8 @@ def cmd_events(args: argparse.Namespace) -> int:
         raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
     if args.action == "verify":
         if args.idle:
-            _idle_priority()
-        return _verify_log(settings.db_path)
+            idle_priority()
+        return verify_log(settings.db_path)
     db = make_engine(settings.db_path, read_only=True)
     try:
         page = newest(
@@ -197,84 +192,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     rows = [e.to_json() for e in reversed(page.events)]
-    emit = _emitter(args)
+    emit = emitter(args, settings.tz)
     for row in rows:
         emit(row)
     if args.follow:
         for event in _client(args).subscribe():
             emit(event)
     return 0
-
-
-def _idle_priority() -> None:
-    """Run only when the CPU has nothing else to do: SCHED_IDLE, which also leaves a
-    real-time policy inherited from the io process (else the lowest nice level)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(19)
-
-
-def _verify_log(path: Path) -> int:
-    """``alarmbridge events verify``: check the hash chain, and its newest link
-    against the copy kept beside the log. 0 if it holds, 3 and the first broken
-    link if not (1 for any other error)."""
-    from app.eventlog.chain import verify
-    from app.eventlog.database import make_engine
-    from app.eventlog.seqstate import read_state, state_path
-
-    db = make_engine(path, read_only=True)
-    try:
-        with db.connect() as connection:
-            found = verify(connection)
-    finally:
-        db.dispose()
-    if not found.ok:
-        print(f"alarmbridge: the event log's chain is broken: {found.problem}", file=sys.stderr)
-        if found.last_seq is not None:
-            print(f"  events {found.first_seq} to {found.last_seq} check out", file=sys.stderr)
-        return 3
-    if not found.checked:
-        print("no event in the log carries a hash yet: nothing to check")
-        return 0
-    state, problem = read_state(state_path(path))
-    outside = "no copy of the newest hash is kept beside the log"
-    if state is not None and state.hash and state.acked == found.last_seq:
-        assert found.last_hash is not None
-        if state.hash != found.last_hash.hex():
-            print(
-                f"alarmbridge: event {found.last_seq}'s hash differs from the copy kept beside "
-                "the log: the log was rewritten",
-                file=sys.stderr,
-            )
-            return 3
-        outside = "the same as the copy kept beside the log"
-    elif state is not None and state.hash:
-        outside = f"the copy beside the log is of event {state.acked} (the log is in use)"
-    elif problem:
-        outside = problem
-    assert found.last_hash is not None
-    print(
-        f"chain ok: {found.checked} events, {found.first_seq} to {found.last_seq}; newest hash "
-        f"{found.last_hash.hex()} ({outside})"
-    )
-    return 0
-
-
-def _emitter(args: argparse.Namespace) -> Callable[[dict[str, Any]], None]:
-    if args.json:
-        return lambda e: print(json.dumps(e), flush=True)
-    if args.csv:
-        tz = _settings(args).tz
-        sys.stdout.write(csv_header())
-
-        def row(e: dict[str, Any]) -> None:
-            sys.stdout.write(csv_line(e, tz))
-            sys.stdout.flush()
-
-        return row
-    return _print_event
 
 
 def cmd_config(args: argparse.Namespace) -> int:
