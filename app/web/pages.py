@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import __version__
 from app.auth.store import Role
-from app.config import Config
+from app.config import MAX_MS, MIN_MS, Config
 from app.eventlog.queries import last_seq, newest
 from app.events import Cause, Kind
 from app.io.commands import GetConfig
@@ -47,6 +47,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["local"] = lambda utc_us: local_text(utc_us, tz)
     env.filters["utc"] = utc_iso
     env.globals.update(version=__version__, timezone=settings.timezone, Kind=Kind, Cause=Cause)
+    env.globals.update(MIN_MS=MIN_MS, MAX_MS=MAX_MS)  # the limits of durations, one source
     return templates
 
 
