@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Config
 from app.eventlog.database import immediate
-from app.eventlog.rows import replace_latches
 from app.eventlog.schema import config as config_table
 from app.eventlog.schema import latches as latches_table
 from app.eventlog.schema import meta
@@ -164,10 +163,3 @@ def load_latches(db: Engine) -> list[str]:
     except SQLAlchemyError:
         log.exception("the latched outputs cannot be read: none are restored")
         return []
-
-
-def save_latches(db: Engine, outputs: list[str], utc_us: int, source: str | None) -> None:
-    """Store the latched outputs now (the io process has its writer do it, with the
-    events, so that a full disk never fails a manual start)."""
-    with immediate(db) as conn:
-        replace_latches(conn, outputs, utc_us, source)

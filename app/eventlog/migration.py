@@ -18,7 +18,7 @@ from app.eventlog.rows import insert_events
 from app.events import Cause, Event, EventStamper, Kind
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
-EVENTLOG_CHANNEL = "eventlog"
+EVENTLOG_CHANNEL = "eventlog"  # the channel of the log's own events
 
 
 def alembic_config(

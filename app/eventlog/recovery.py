@@ -35,12 +35,11 @@ from app.eventlog.files import (
     staging_path,
     utc_stamp,
 )
-from app.eventlog.migration import upgrade
+from app.eventlog.migration import EVENTLOG_CHANNEL, upgrade
 from app.eventlog.rows import insert_chained
 from app.events import Cause, Event, EventStamper, Kind
 from app.sqlite import BUSY_TIMEOUT_MS
 
-EVENTLOG_CHANNEL = "eventlog"
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 

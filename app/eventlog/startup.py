@@ -35,9 +35,8 @@ from app.eventlog.database import (
     set_persistent_fault,
 )
 from app.eventlog.files import sidecar
-from app.eventlog.migration import head_revision, migrate
+from app.eventlog.migration import EVENTLOG_CHANNEL, head_revision, migrate
 from app.eventlog.recovery import (
-    EVENTLOG_CHANNEL,
     finish_interrupted_recovery,
     probe,
     recover,

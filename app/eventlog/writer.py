@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine
 
 from app.eventlog.buffer import EventBuffer, Gap, Item, Own, Sync
 from app.eventlog.database import use_immediate
-from app.eventlog.recovery import EVENTLOG_CHANNEL
+from app.eventlog.migration import EVENTLOG_CHANNEL
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
 from app.eventlog.rows import event_to_row, insert_chained, replace_latches
 from app.eventlog.seqstate import SeqKeeper
