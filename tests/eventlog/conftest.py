@@ -58,7 +58,6 @@ def make_writer(prepared: Prepared, stamper: EventStamper) -> Iterator[MakeWrite
 
     def make(**kwargs: Any) -> EventWriter:
         kwargs.setdefault("stamper", stamper)
-        kwargs.setdefault("commit_interval_s", 0.005)
         writer = EventWriter(kwargs.pop("db", prepared), **kwargs)
         writers.append(writer)
         writer.start()

@@ -58,7 +58,6 @@ def test_disk_full_buffers_drops_newest_and_recovers_in_order(
         on_fault=lambda *fault: faults.append(fault),
         buffer_limit=1000,
         max_batch=100,
-        commit_interval_s=0.002,
         retry_interval_s=0.05,
     )
     for n in range(10):
