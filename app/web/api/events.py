@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic_core import to_json
 
 from app.eventlog.queries import (
     MAX_INTEGER,
@@ -193,12 +194,26 @@ async def histogram(
     return Histogram(span=span, bucket_s=bucket_s, channels=names, buckets=buckets)
 
 
-def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
+def _render(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
     if item.kind == "event":
-        return ServerSentEvent(event="event", id=str(item.data["seq"]), data=present(item.data, tz))
-    if item.kind == "status":  # the same document as GET /api/v1/status
-        return ServerSentEvent(event="status", data=status_from_io(item.data).model_dump())
-    return ServerSentEvent(event=item.kind, data=item.data)
+        data = present(item.data, tz)
+        seq: str | None = str(item.data["seq"])
+    elif item.kind == "status":  # the same document as GET /api/v1/status
+        data, seq = status_from_io(item.data).model_dump(mode="json"), None
+    else:
+        data, seq = item.data, None
+    return ServerSentEvent(
+        event=item.kind, id=seq, raw_data=to_json(data, inf_nan_mode="null").decode()
+    )
+
+
+def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
+    """The item as an SSE message, rendered once for every stream that sends it
+    (the live feed hands the same item to all)."""
+    rendered: ServerSentEvent | None = item.rendered.get("sse")
+    if rendered is None:
+        rendered = item.rendered["sse"] = _render(item, tz)
+    return rendered
 
 
 def _seq(text: str | None) -> int | None:
