@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from app import __version__
 from app.cli_log import emitter, idle_priority, print_event, verify_log
-from app.eventlog.database import EventLogError
+from app.eventlog.errors import EventLogError
 from app.instance import InstanceError, check_free
 from app.io.commands import (
     ClearFault,
@@ -32,7 +32,6 @@ from app.io.commands import (
 )
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
-from app.store import parse_config
 from app.text import check_name, printable
 from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
@@ -52,10 +51,17 @@ def _client(args: argparse.Namespace) -> Client:
 
 
 def cmd_io(args: argparse.Namespace) -> int:
-    from app.io.process import IoProcess, run_forever
+    from app.io.claim import claim_relays
 
     settings = _settings(args)
-    run_forever(IoProcess(settings, on_event=print_event if args.print_events else None))
+    claimed = claim_relays(settings)  # the instance lock, then the relays at their safe level
+    with claimed.until_handed_on():  # the heavy imports come after the relays
+        from app.io.process import IoProcess, run_forever
+
+        process = IoProcess(
+            settings, on_event=print_event if args.print_events else None, claimed=claimed
+        )
+    run_forever(process)
     return 0
 
 
@@ -218,6 +224,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.file} is not valid JSON: {exc}") from None
+    from app.store import parse_config
+
     new = parse_config(data)  # the io process checks it too: here, for the message
     if not _client(args).send(SetConfig(config=new, user=args.user)).changed:
         print(f"{args.file} is the running configuration: nothing changed")
