@@ -17,8 +17,9 @@ from app.clock import ManualClock
 from app.eventlog import EventWriter, RetentionPolicy
 from app.eventlog.queries import events_after
 from app.events import Event, EventStamper, Kind
+from tests.support import wait_for
 
-from .conftest import MakeWriter, user_event, wait_for
+from .conftest import MakeWriter, user_event
 from .test_writer import Collector, numbers
 
 PAD = "x" * 400  # big rows fill pages quickly

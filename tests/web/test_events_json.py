@@ -22,7 +22,7 @@ from app.timefmt import LocalTimes, local_iso
 from app.web.api.events import event_out
 from app.web.event_json import page_json
 from app.web.models import EventPage
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 DETAILS: list[dict[str, Any] | None] = [
     None,

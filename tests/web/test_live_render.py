@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.io.protocol import Client
 from app.web.api.events import _sse, present
 from app.web.live import LiveFeed, LiveItem
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 from tests.web.test_live_access import Stream
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

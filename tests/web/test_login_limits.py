@@ -21,7 +21,8 @@ from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
 from app.web.limits import MAX_BODY, MAX_CONFIG_BODY
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 ORIGIN = {"Origin": "http://testserver"}
 WRONG = {"name": ADMIN[0], "password": "not the password at all"}
