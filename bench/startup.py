@@ -37,6 +37,12 @@ NOTES = {
     "app.text at module level) and the settings (pydantic-settings, which decide the "
     "board), besides gpiozero; the import breakdown in the details has the shares. The "
     "bare gpiozero script, which imports gpiozero alone, is the floor.",
+    "startup.http": "The first 200 of GET /api/v1/status needs both processes: the "
+    "supervisor starts `alarmbridge io` and `alarmbridge web` side by side, and the answer "
+    "waits for the slower of the web process's imports and app start (FastAPI, pydantic, "
+    "SQLAlchemy, Jinja2, uvicorn: the bare FastAPI baseline is the framework's share) and "
+    "the io process's start (relays, the log's quick_check over the whole 100k-event file, "
+    "the engine, the socket). Both compete for the two cores while they start.",
 }
 
 REMEDIES = {

@@ -17,7 +17,9 @@ armed-state input (which re-arm other inputs) takes a whole tick.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +28,10 @@ from app.config import InputKind
 from app.engine.inputs import MS, InputChannel, S
 from app.engine.outputs import OutputChannel
 from app.engine.schedules import ScheduleBook
-from app.events import Cause, Kind
+from app.events import Cause, Kind, NewEvent
 from hardware import Board
+
+log = logging.getLogger(__name__)
 
 RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
 EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
@@ -58,6 +62,8 @@ class Ticking:
     _utc: int
     _after_step: bool
     _event: Callable[..., None]
+    _held: list[NewEvent] | None
+    emit: Callable[[NewEvent], None]
     _check_wall_clock: Callable[[int], None]
     _reconcile: Callable[[int], bool]
     _rearm: Callable[..., None]
@@ -68,8 +74,31 @@ class Ticking:
     _linked: Callable[[InputChannel], Iterable[OutputChannel]]
     set_fault: Callable[..., None]
 
+    @contextmanager
+    def _holding_events(self) -> Iterator[None]:
+        """Hold the events a tick makes until its end, then emit them in order: the
+        relays switch first, and the writer thread (which an emitted event wakes)
+        does not compete with the engine thread until they have."""
+        if self._held is not None:  # a tick within a tick: the outer one emits
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for event in held:
+                try:
+                    self.emit(event)
+                except Exception:  # the relay path never fails because of the log
+                    log.exception("emitting an event failed")
+
     def tick(self, now: int | None = None) -> int | None:
         """Process everything due by ``now``; return the next deadline (monotonic ns)."""
+        with self._holding_events():
+            return self._tick(now)
+
+    def _tick(self, now: int | None) -> int | None:
         if not self.running:
             return None
         now = self.clock.monotonic_ns() if now is None else now
@@ -94,6 +123,10 @@ class Ticking:
         they drive, and return the next deadline. ``due``: the deadline the last tick
         returned; at or after it (or for the button, an armed-state input, a name not
         known) this is a whole :meth:`tick`."""
+        with self._holding_events():
+            return self._tick_edges(names, due, now)
+
+    def _tick_edges(self, names: Iterable[str], due: int | None, now: int | None) -> int | None:
         if not self.running:
             return None
         now = self.clock.monotonic_ns() if now is None else now
