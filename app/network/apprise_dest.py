@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -37,9 +39,19 @@ class AppriseConfigError(ValueError):
     """The Apprise settings cannot work (or apprise is not installed)."""
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Apprise's plugins import modules Python deprecates (imghdr, through its PGP
+    support): their DeprecationWarning says nothing about this appliance."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def _load() -> apprise.Apprise:
     try:
-        import apprise
+        with _quiet():
+            import apprise
     except ImportError:
         raise AppriseConfigError(
             f"ALARMBRIDGE_APPRISE_URL is set but the apprise package is not installed: {INSTALL}"
@@ -61,7 +73,9 @@ class AppriseDestination:
     ) -> None:
         self._apprise = _load()
         scheme = url.partition("://")[0] or url[:12]
-        if not self._apprise.add(url):
+        with _quiet():
+            added = self._apprise.add(url)
+        if not added:
             raise AppriseConfigError(
                 f"ALARMBRIDGE_APPRISE_URL: Apprise cannot use this URL (scheme {scheme!r}): "
                 "see https://github.com/caronc/apprise/wiki for each service's URL"

@@ -43,8 +43,10 @@ class Received:
 
     @property
     def body(self) -> str:
-        """The text part, with the wire's CRLF line ends as plain newlines."""
-        return str(self.message.get_content()).replace("\r\n", "\n")
+        """The (plain) text part, with the wire's CRLF line ends as plain newlines."""
+        part = self.message.get_body(preferencelist=("plain",))
+        assert isinstance(part, EmailMessage), self.message.get_content_type()
+        return str(part.get_content()).replace("\r\n", "\n")
 
 
 @dataclass
