@@ -17,6 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 
 from app.events import Cause
 from app.network.apprise_dest import AppriseConfigError, AppriseDestination, apprise_destination
@@ -81,8 +82,8 @@ def test_a_server_that_is_down_is_a_delivery_error() -> None:
 def test_settings_and_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert apprise_destination(Settings(data_dir=tmp_path)) is None
     with pytest.raises(AppriseConfigError, match="Apprise cannot use this URL"):
-        apprise_destination(Settings(data_dir=tmp_path, apprise_url="nosuchservice://x"))
+        apprise_destination(Settings(data_dir=tmp_path, apprise_url=SecretStr("nosuchservice://x")))
     # Without the package (the extra not installed): a sentence, not an ImportError
     monkeypatch.setitem(sys.modules, "apprise", None)
     with pytest.raises(AppriseConfigError, match=r"pip install 'alarmbridge\[apprise\]'"):
-        apprise_destination(Settings(data_dir=tmp_path, apprise_url=mailto(25)))
+        apprise_destination(Settings(data_dir=tmp_path, apprise_url=SecretStr(mailto(25))))
