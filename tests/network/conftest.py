@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -196,6 +196,3 @@ def smtp_server(smtp_session_server: Server) -> Server:
 def smtps_server(smtps_session_server: Server) -> Server:
     smtps_session_server.keeper.take()
     return smtps_session_server
-
-
-Factory = Callable[..., Any]
