@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from app.clock import ManualClock
 from app.eventlog import EventWriter, Prepared, prepare_database
 from app.events import Cause, EventStamper, Kind, NewEvent
-from tests.support import wait_for  # noqa: F401 (tests written before tests.support import it from here)
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 MakeWriter = Callable[..., EventWriter]
 

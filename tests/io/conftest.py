@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.io.protocol import Client, ControlError
-from tests.support import wait_for  # noqa: F401 (tests written before tests.support import it from here)
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 CLI = [sys.executable, "-m", "app.cli"]
 

@@ -14,7 +14,7 @@ from app.auth.store import AuthStore, Role
 from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
-from tests.support import wait_for  # noqa: F401 (tests written before tests.support import it from here)
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 
 @pytest.fixture
