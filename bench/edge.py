@@ -66,10 +66,12 @@ SURVEY_PATHS = [
 NOTES = {
     "edge.p50": "The baseline switches the relay inside the pin callback, on the thread that "
     "drove the edge. AlarmBridge hands the change to the engine thread (ADR 0002: callbacks "
-    "only enqueue), and that thread then runs a whole engine tick (every input's debounce, "
-    "chatter and stuck checks, every output and schedule) before the relay switches. The "
-    "second baseline in the details, bare gpiozero with only that queue hop to a thread, "
-    "shows how much of the ratio the hand-off alone costs; the rest is the engine tick.",
+    "only enqueue), and that thread, since #17, runs a quick tick for the inputs that "
+    "changed (their debounce, the outputs they drive, the relay) and only then emits the "
+    "events. The queue-hop baseline, bare gpiozero with only that hand-off to a thread, "
+    "is the like-for-like floor; the rest is the engine's own Python work on the way: the "
+    "input's settling, the input and output events made (and held until the relay has "
+    "switched), the output's state machine.",
     "edge.p99.idle": "The outliers are the event writer's thread holding the GIL: every "
     "group commit builds its rows and binds them through SQLAlchemy in Python, and an edge "
     "that arrives meanwhile waits for the engine thread to get the GIL back (up to the "
@@ -97,10 +99,9 @@ REMEDIES = {
     "the GIL for a fraction of the time.",
     "edge.commit": "See metric 2: the writer's Python work per commit and the fsync are "
     "what is left.",
-    "edge.p50": "Nothing that keeps ADR 0002: the hand-off is what guarantees a pin callback "
-    "never blocks or raises. Compare AlarmBridge with the queue-hop baseline (summary row "
-    "'p50 idle against a bare queue hop'): that is the like-for-like figure, and the place "
-    "to look for engine-tick cost as the channel count grows.",
+    "edge.p50": "Keep ADR 0002's hand-off (it guarantees a pin callback never blocks or "
+    "raises) and shorten the engine's path to the relay further: switch the relay as soon "
+    "as an output's state changes, before its bookkeeping, and stamp the events after.",
     "edge.p99.loaded": "Run the io process with real-time priority on the Pi "
     "(systemd CPUSchedulingPolicy=fifo, as architecture.md allows) and the web process "
     "niced; both are deployment settings (the SD-image issue), not code.",
