@@ -12,7 +12,8 @@ things make that safe:
   (the damaged file moved aside, a new one renamed into place, ADR 0003) is seen
   by the next read, as with a fresh connection per read.
 
-A connection that failed is closed and reopened on the thread's next read.
+A connection on which the database failed is closed and reopened on the thread's
+next read; any other error in the caller (a bad cursor, say) only ends the read.
 Connections of threads that have ended are closed when another thread opens one,
 and all of them by :meth:`ThreadReaders.close`.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +82,17 @@ class ThreadReaders:
         if held is not None and (held.identity != identity or held.connection.invalidated):
             self._drop(held)  # the file was replaced (a recovered log), or the link broke
             held = None
-        if held is None:
-            held = self._open(identity)
+        current = self._open(identity) if held is None else held
         try:
-            yield held.connection
-        except BaseException:
-            self._drop(held)
+            yield current.connection
+        except (SQLAlchemyError, sqlite3.Error):  # the database failed: a fresh connection
+            self._drop(current)
             raise
+        finally:
+            if getattr(self._local, "held", None) is current:  # (not dropped above)
+                self._end_read(current)
+
+    def _end_read(self, held: _Held) -> None:
         try:
             held.connection.rollback()  # end the read: no snapshot kept between reads
         except Exception:

@@ -123,3 +123,25 @@ def test_a_failed_read_reopens_the_connection(
     finally:
         readers.close()
         readers.engine.dispose()
+
+
+def test_an_error_of_the_caller_keeps_the_connection(
+    make_writer: MakeWriter, db_path: Path, stamper: EventStamper
+) -> None:
+    writer = make_writer()
+    write(writer, stamper, 1)
+    readers = reader_for(db_path)
+    try:
+        with pytest.raises(ValueError, match="not a valid cursor"):  # noqa: SIM117
+            with readers.connection() as connection:
+                newest(connection, cursor="!!")
+        with readers.connection() as again:
+            assert again is connection  # kept, and its read ended: it sees new commits
+            before = last_seq(again)
+        write(writer, stamper, 2)
+        with readers.connection() as third:
+            assert last_seq(third) == before + 1
+        assert readers.open_count == 1
+    finally:
+        readers.close()
+        readers.engine.dispose()
