@@ -11,30 +11,60 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from app import __version__
-from app.cli_log import emitter, idle_priority, print_event, verify_log
 from app.eventlog.errors import EventLogError
 from app.instance import InstanceError, check_free
-from app.io.commands import (
-    ClearFault,
-    GetConfig,
-    GetStatus,
-    SecurityEvent,
-    SetConfig,
-    Simulate,
-    StartOutput,
-    StopOutput,
-    Trigger,
-    explain,
-)
-from app.io.protocol import Client, ControlError
-from app.settings import Settings
-from app.text import check_name, printable
 from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from app.cli_log import emitter, idle_priority, print_event, verify_log
+    from app.io.commands import (
+        ClearFault,
+        GetConfig,
+        GetStatus,
+        SecurityEvent,
+        SetConfig,
+        Simulate,
+        StartOutput,
+        StopOutput,
+        Trigger,
+        explain,
+    )
+    from app.io.protocol import Client, ControlError
+    from app.settings import Settings
+    from app.text import check_name, printable
+
+
+def _import_the_rest() -> None:
+    """pydantic and what is built on it (the settings, the typed io commands), made
+    module globals here rather than imported at the top: ``alarmbridge io`` claims
+    its relays first (:func:`cmd_io`), every other command calls this before it parses."""
+    # (Imported for globals() below: ruff cannot see that use, hence the noqa.)
+    from pydantic import ValidationError  # noqa: F401
+
+    from app.cli_log import emitter, idle_priority, print_event, verify_log  # noqa: F401
+    from app.io.commands import (  # noqa: F401
+        ClearFault,
+        GetConfig,
+        GetStatus,
+        SecurityEvent,
+        SetConfig,
+        Simulate,
+        StartOutput,
+        StopOutput,
+        Trigger,
+        explain,
+    )
+    from app.io.protocol import Client, ControlError  # noqa: F401
+    from app.settings import Settings  # noqa: F401
+    from app.text import check_name, printable  # noqa: F401
+
+    globals().update(locals())
 
 
 class UsageError(Exception):
@@ -51,10 +81,23 @@ def _client(args: argparse.Namespace) -> Client:
 
 
 def cmd_io(args: argparse.Namespace) -> int:
-    from app.io.claim import claim_relays
+    from app.io.claim import claim_early, claim_relays
 
-    settings = _settings(args)
-    claimed = claim_relays(settings)  # the instance lock, then the relays at their safe level
+    # The instance lock, then the relays at their safe level, from the arguments and
+    # the environment alone (no pydantic yet); checked against the settings after.
+    early = claim_early(args.data_dir, args.pins, args.board, args.board_file)
+    try:
+        _import_the_rest()
+        settings = _settings(args)
+    except BaseException:
+        if early is not None:
+            early.release()
+        raise
+    claimed = early if early is not None and early.matches(settings) else None
+    if claimed is None:  # (the rare case: they differ; the settings decide)
+        if early is not None:
+            early.release()
+        claimed = claim_relays(settings)
     with claimed.until_handed_on():  # the heavy imports come after the relays
         from app.io.process import IoProcess, run_forever
 
@@ -476,6 +519,9 @@ def file_mode_mask(command: str, current: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["io"]:  # the io process imports the rest after its relays (cmd_io)
+        _import_the_rest()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     previous = os.umask(0o077)
@@ -484,16 +530,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (
-        ControlError,
-        HardwareError,
-        UsageError,
-        ValueError,
-        EventLogError,
-        InstanceError,
-        ValidationError,
-        OSError,
-    ) as exc:
+    except Exception as exc:
+        _import_the_rest()  # (the io process may fail before it did)
+        expected = (
+            ControlError,
+            HardwareError,
+            UsageError,
+            ValueError,
+            EventLogError,
+            InstanceError,
+            ValidationError,
+            OSError,
+        )
+        if not isinstance(exc, expected):
+            raise
         print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
         return 1
     finally:

@@ -31,12 +31,12 @@ from bench.procs import CLI, PYTHON, Proc, claim, wait_http, wait_io
 
 NOTES = {
     "startup.safe": "Since #17 `alarmbridge io` takes the instance lock and claims the "
-    "relays (app/io/claim.py) before it imports SQLAlchemy, Alembic, the engine or the "
-    "rest of the io process, and before the database is opened. What still comes first "
-    "is the command line itself: app.cli imports pydantic (the typed io commands and "
-    "app.text at module level) and the settings (pydantic-settings, which decide the "
-    "board), besides gpiozero; the import breakdown in the details has the shares. The "
-    "bare gpiozero script, which imports gpiozero alone, is the floor.",
+    "relays (app/io/claim.py) from its arguments and the environment, before it imports "
+    "pydantic, the settings, SQLAlchemy, Alembic, the engine or the rest of the io "
+    "process, and before the database is opened: what comes first is the interpreter, "
+    "argparse, app.cli's light imports and gpiozero (the import breakdown in the details "
+    "has the shares). The bare gpiozero script, which imports gpiozero alone, is the "
+    "floor.",
     "startup.http": "The first 200 of GET /api/v1/status needs both processes: the "
     "supervisor starts `alarmbridge io` and `alarmbridge web` side by side, and the answer "
     "waits for the slower of the web process's imports and app start (FastAPI, pydantic, "
@@ -46,11 +46,9 @@ NOTES = {
 }
 
 REMEDIES = {
-    "startup.safe": "Keep pydantic out of the path to the board: resolve the data "
-    "directory and the board from the arguments and the environment without "
-    "pydantic-settings, claim, then check them against the full Settings (re-claiming "
-    "in the rare case they differ), and make app/cli.py import the io commands, the "
-    "settings and app.text lazily, per command.",
+    "startup.safe": "A smaller entry point for the io unit (a module that parses the "
+    "io command's four options itself, without argparse's whole command line) and "
+    "byte-compiled, frozen imports on the image.",
 }
 
 PI_NOTE = (
@@ -149,7 +147,7 @@ def import_breakdown(top: int = 10) -> dict[str, Any]:
     """``python -X importtime`` of what ``alarmbridge io`` imports before the board:
     the total, and each top-level package's own share (its modules' self times, so
     the shares add up to the total)."""
-    code = "import app.cli, app.io.claim"  # since #17 the board comes before app.io.process
+    code = "import app.cli, app.io.claim"  # since #17 the board comes before the rest
     done = subprocess.run(
         [PYTHON, "-X", "importtime", "-c", code], capture_output=True, text=True, timeout=120
     )

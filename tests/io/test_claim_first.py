@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ["sqlalchemy", "alembic", "mako", "app.engine", "app.io.process", "app.eventlog.writer"]
+HEAVY = [
+    "sqlalchemy",
+    "alembic",
+    "mako",
+    "pydantic",
+    "pydantic_settings",
+    "app.engine",
+    "app.io.process",
+    "app.eventlog.writer",
+]
 
 # Runs 'alarmbridge io' as the command line does; when the board's last relay has been
 # claimed (at its released level), prints which heavy modules were imported by then and
@@ -86,3 +95,27 @@ def test_a_running_io_process_has_no_alembic_unless_it_migrated(tmp_path: Path) 
 
 def test_the_web_process_imports_no_alembic_mako_or_gpiozero(tmp_path: Path) -> None:
     assert json.loads(run(WEB, tmp_path / "data")) == []
+
+
+def test_the_early_claim_reads_the_arguments_then_the_environment(tmp_path: Path) -> None:
+    from app.io.claim import claim_early
+    from app.settings import Settings
+
+    env = {"alarmbridge_data_dir": str(tmp_path / "from-env"), "ALARMBRIDGE_PINS": "mock"}
+    claimed = claim_early(None, None, None, None, env)
+    assert claimed is not None
+    try:
+        assert (tmp_path / "from-env").is_dir()
+        assert claimed.matches(Settings(data_dir=tmp_path / "from-env", pins="mock"))
+        other_board = Settings(data_dir=tmp_path / "from-env", pins="mock", board="sb-pirelay")
+        assert not claimed.matches(other_board)  # then the settings decide: claimed again
+        assert not claimed.matches(Settings(data_dir=tmp_path / "elsewhere", pins="mock"))
+    finally:
+        claimed.release()
+    # An argument wins over the environment; a backend the settings would refuse is
+    # left to them (they say what is wrong).
+    claimed = claim_early(tmp_path / "from-arg", "mock", None, None, env)
+    assert claimed is not None
+    claimed.release()
+    assert (tmp_path / "from-arg").is_dir()
+    assert claim_early(None, "gpio-of-my-own", None, None, env) is None
