@@ -27,15 +27,15 @@ class Arming:
     panel_armed: bool
     _utc: int  # the wall clock as of this tick
     _after_step: bool  # this tick follows a step of the wall clock
-    _held: list[NewEvent] | None = None  # during a tick: its events, emitted at its end
+    #: during a tick: its events (what to stamp), stamped and emitted at its end
+    _held: list[tuple[Kind, str, Cause, dict[str, Any]]] | None = None
 
     def _event(self, kind: Kind, state: str, cause: Cause, **kw: Any) -> None:
+        if self._held is not None:
+            self._held.append((kind, state, cause, kw))
+            return
         try:
-            event = self.stamper.make(kind, state, cause, **kw)
-            if self._held is not None:
-                self._held.append(event)
-            else:
-                self.emit(event)
+            self.emit(self.stamper.make(kind, state, cause, **kw))
         except Exception:  # the relay path never fails because of the log
             log.exception("emitting an event failed")
 

@@ -28,7 +28,7 @@ from app.config import InputKind
 from app.engine.inputs import MS, InputChannel, S
 from app.engine.outputs import OutputChannel
 from app.engine.schedules import ScheduleBook
-from app.events import Cause, Kind, NewEvent
+from app.events import Cause, Kind
 from hardware import Board
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class Ticking:
     _utc: int
     _after_step: bool
     _event: Callable[..., None]
-    _held: list[NewEvent] | None
-    emit: Callable[[NewEvent], None]
+    _held: list[tuple[Kind, str, Cause, dict[str, Any]]] | None
     _check_wall_clock: Callable[[int], None]
     _reconcile: Callable[[int], bool]
     _rearm: Callable[..., None]
@@ -76,9 +75,11 @@ class Ticking:
 
     @contextmanager
     def _holding_events(self) -> Iterator[None]:
-        """Hold the events a tick makes until its end, then emit them in order: the
-        relays switch first, and the writer thread (which an emitted event wakes)
-        does not compete with the engine thread until they have."""
+        """Hold the events a tick logs until its end, then stamp and emit them in
+        order: the relays switch first, and the writer thread (which an emitted event
+        wakes) does not compete with the engine thread until they have. (An input's
+        event carries its edge's monotonic time; the wall-clock stamps move by the
+        microseconds the tick took.)"""
         if self._held is not None:  # a tick within a tick: the outer one emits
             yield
             return
@@ -87,11 +88,8 @@ class Ticking:
             yield
         finally:
             held, self._held = self._held, None
-            for event in held:
-                try:
-                    self.emit(event)
-                except Exception:  # the relay path never fails because of the log
-                    log.exception("emitting an event failed")
+            for kind, state, cause, kw in held:
+                self._event(kind, state, cause, **kw)
 
     def tick(self, now: int | None = None) -> int | None:
         """Process everything due by ``now``; return the next deadline (monotonic ns)."""
