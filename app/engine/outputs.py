@@ -42,6 +42,7 @@ class OutputChannel:
         self.signal = False
         self.cause = Cause.SYSTEM
         self.source: str | None = None
+        self.pulses = 0  # pulse mode: how many pulses the last activation gave
 
     @property
     def energised(self) -> bool:
@@ -137,6 +138,7 @@ class OutputChannel:
             self.active = True
             self.started_at = now
         elif not want and self.active:
+            self.pulses = self.pulses_given(now)
             self.active = False
             self.gap_until = now + self.cfg.min_off_ms * MS
         self.signal = self._pattern(now)
@@ -150,6 +152,23 @@ class OutputChannel:
         if self.cfg.pulse_count and k >= self.cfg.pulse_count:
             return False, None
         return phase < on, self.started_at + k * period + (on if phase < on else period)
+
+    def pulses_given(self, now: int) -> int:
+        """Pulse mode: the pulses this activation has begun by ``now`` (0 in switch mode).
+
+        >>> out = OutputChannel("O", OutputConfig(name="O", mode="pulse", pulse_on_ms=100,
+        ...                                       pulse_off_ms=100, pulse_count=3))
+        >>> out.trigger("IN1", Cause.INPUT, now=0); out.update(0)
+        True
+        >>> [out.pulses_given(t * MS) for t in (0, 1, 199, 200, 201, 999)]
+        [0, 1, 1, 1, 2, 3]
+        """
+        if self.cfg.mode != "pulse" or not self.active:
+            return 0
+        period = (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS
+        k, phase = divmod(now - self.started_at, period)
+        begun = k + (1 if phase > 0 else 0)
+        return min(begun, self.cfg.pulse_count) if self.cfg.pulse_count else begun
 
     def _pattern(self, now: int) -> bool:
         if not self.active:

@@ -4,9 +4,10 @@
 (function () {
   const AB = window.AB;
 
-  function cell(text, className) {
+  function cell(text, className, label) {
     const td = document.createElement("td");
     if (className) td.className = className;
+    if (label) td.dataset.label = label;
     td.textContent = text;
     return td;
   }
@@ -15,8 +16,15 @@
     const tr = document.createElement("tr");
     tr.dataset.seq = e.seq;
     tr.className = "kind-" + e.kind + " new";
-    tr.appendChild(cell(String(e.seq), "num"));
+    const number = cell("", "num");
+    const link = document.createElement("a");
+    link.href = "/events/" + e.seq;
+    link.title = "Every field of event " + e.seq;
+    link.textContent = String(e.seq);
+    number.appendChild(link);
+    tr.appendChild(number);
     const when = document.createElement("td");
+    when.dataset.label = "Time";
     const time = document.createElement("time");
     time.dateTime = e.utc;
     time.title = e.utc;
@@ -31,9 +39,11 @@
       when.appendChild(flag);
     }
     tr.appendChild(when);
-    tr.appendChild(cell(e.kind));
-    tr.appendChild(cell(e.channel || "—"));
+    tr.appendChild(cell(e.kind, "", "Kind"));
+    tr.appendChild(cell(e.channel || "—", "wrap", "Channel"));
     const state = document.createElement("td");
+    state.className = "wrap";
+    state.dataset.label = "State";
     const strong = document.createElement("strong");
     strong.textContent = e.state;
     state.appendChild(strong);
@@ -45,8 +55,8 @@
       state.appendChild(small);
     }
     tr.appendChild(state);
-    tr.appendChild(cell(e.cause + (e.source ? ": " + e.source : "")));
-    tr.appendChild(cell(e.dvr_channel || ""));
+    tr.appendChild(cell(e.cause + (e.source ? ": " + e.source : ""), "wrap", "Cause"));
+    tr.appendChild(cell(e.dvr_channel || "", "", "DVR"));
     return tr;
   }
 

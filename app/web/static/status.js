@@ -17,8 +17,10 @@
   function renderInput(i) {
     const card = document.querySelector('[data-input="' + i.number + '"]');
     if (!card) return;
-    card.dataset.state = !i.enabled ? "disabled" : i.alarm ? "alarm" : "normal";
-    setText(field(card, "state"), !i.enabled ? "disabled" : i.alarm ? "ALARM" : "normal");
+    const shown = AB.inputState(i);
+    card.dataset.state = shown.state;
+    setText(field(card, "state"), shown.word);
+    setText(field(card, "why"), shown.why);
     setText(field(card, "contact"), i.contact);
     setText(field(card, "contact_type"), i.contact_type);
     setText(field(card, "kind"), i.kind);
@@ -79,6 +81,17 @@
     }
     const none = document.querySelector("[data-no-faults]");
     if (none) none.hidden = faults.length > 0;
+  }
+
+  // The io process cannot be reached: what the cards showed may no longer be true.
+  function unknown() {
+    deadlines.clear();
+    document.querySelectorAll("[data-input], [data-output]").forEach(function (card) {
+      card.dataset.state = "unknown";
+      setText(field(card, "state"), "unknown");
+      setText(field(card, "time_left"), "—");
+    });
+    document.querySelectorAll("[data-action]").forEach((n) => (n.disabled = true));
   }
 
   function render(status) {
@@ -180,5 +193,6 @@
     });
   }
   document.addEventListener("ab:status", (ev) => render(ev.detail));
+  document.addEventListener("ab:io-down", unknown);
   window.setInterval(tick, 200);
 })();
