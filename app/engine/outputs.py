@@ -25,6 +25,16 @@ class OutputChannel:
     True
     >>> out.signal, out.update(100 * MS), out.signal
     (True, True, False)
+
+    In pulse mode it counts the pulses it gave, for the log:
+
+    >>> out = OutputChannel("O", OutputConfig(name="O", mode="pulse", hold="fixed",
+    ...                     hold_ms=1000, pulse_on_ms=100, pulse_off_ms=100))
+    >>> out.trigger("IN1", Cause.INPUT, now=0)
+    >>> for t in range(0, 1001, 100):
+    ...     _ = out.update(t * MS)
+    >>> out.active, out.pulses
+    (False, 5)
     """
 
     def __init__(self, name: str, cfg: OutputConfig) -> None:
@@ -43,6 +53,7 @@ class OutputChannel:
         self.cause = Cause.SYSTEM
         self.source: str | None = None
         self.pulses = 0  # pulse mode: how many pulses the last activation gave
+        self._given = 0  # pulse mode: pulses of this activation so far (relay on-edges)
 
     @property
     def energised(self) -> bool:
@@ -137,11 +148,14 @@ class OutputChannel:
         if want and not self.active and now >= self.gap_until:
             self.active = True
             self.started_at = now
+            self._given = 0
         elif not want and self.active:
-            self.pulses = self.pulses_given(now)
+            self.pulses = self._given
             self.active = False
             self.gap_until = now + self.cfg.min_off_ms * MS
-        self.signal = self._pattern(now)
+        signal, self.signal = self.signal, self._pattern(now)
+        if self.signal and not signal and self.cfg.mode == "pulse":
+            self._given += 1  # counted as the relay is driven: what the DVR saw
         return self.active != was
 
     def _pulse(self, now: int) -> tuple[bool, int | None]:
@@ -152,23 +166,6 @@ class OutputChannel:
         if self.cfg.pulse_count and k >= self.cfg.pulse_count:
             return False, None
         return phase < on, self.started_at + k * period + (on if phase < on else period)
-
-    def pulses_given(self, now: int) -> int:
-        """Pulse mode: the pulses this activation has begun by ``now`` (0 in switch mode).
-
-        >>> out = OutputChannel("O", OutputConfig(name="O", mode="pulse", pulse_on_ms=100,
-        ...                                       pulse_off_ms=100, pulse_count=3))
-        >>> out.trigger("IN1", Cause.INPUT, now=0); out.update(0)
-        True
-        >>> [out.pulses_given(t * MS) for t in (0, 1, 199, 200, 201, 999)]
-        [0, 1, 1, 1, 2, 3]
-        """
-        if self.cfg.mode != "pulse" or not self.active:
-            return 0
-        period = (self.cfg.pulse_on_ms + self.cfg.pulse_off_ms) * MS
-        k, phase = divmod(now - self.started_at, period)
-        begun = k + (1 if phase > 0 else 0)
-        return min(begun, self.cfg.pulse_count) if self.cfg.pulse_count else begun
 
     def _pattern(self, now: int) -> bool:
         if not self.active:
