@@ -68,7 +68,7 @@ def stacked(page: Page, form: str) -> None:
 def test_setup_login_and_account_forms_are_laid_out(new_appliance: Appliance, page: Page) -> None:
     page.goto(new_appliance.url + "/setup")
     stacked(page, "form[data-setup]")
-    shot(page, "setup")
+    shot(page, "setup-form")
     context = page.context.browser
     assert context is not None
     phone = context.new_context(viewport=PHONE_VIEWPORT, locale=LOCALE, is_mobile=True)
@@ -95,7 +95,7 @@ def test_setup_login_and_account_forms_are_laid_out(new_appliance: Appliance, pa
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(new_appliance.url + "/login")
     stacked(page, "form[data-login]")
-    shot(page, "login")
+    shot(page, "login-form")
 
 
 def test_an_admin_sets_a_new_password_for_a_user(
@@ -113,7 +113,7 @@ def test_an_admin_sets_a_new_password_for_a_user(
     expect(form.locator("[data-form-ok]")).to_have_text(
         "New password set for guard; their sessions have ended."
     )
-    shot(page, "users")
+    shot(page, "users-password")
     context = browser.new_context(viewport=DESKTOP_VIEWPORT, locale=LOCALE)
     try:
         appliance.login(context, ("guard", "a fresh winter morning"))
