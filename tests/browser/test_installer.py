@@ -66,6 +66,7 @@ def stacked(page: Page, form: str) -> None:
 
 
 def test_setup_login_and_account_forms_are_laid_out(new_appliance: Appliance, page: Page) -> None:
+    page.set_viewport_size({"width": 1366, "height": 900})  # a common laptop
     page.goto(new_appliance.url + "/setup")
     stacked(page, "form[data-setup]")
     shot(page, "setup-form")

@@ -70,13 +70,12 @@
   function renderFaults(faults) {
     const list = document.querySelector("[data-fault-list]");
     if (!list) return;
+    const template = document.querySelector("template[data-fault-item]");
     list.replaceChildren();
     for (const f of faults) {
-      const item = document.createElement("li");
-      const key = document.createElement("strong");
-      key.textContent = f.key;
-      item.appendChild(key);
-      item.appendChild(document.createTextNode(": " + f.message));
+      const item = template.content.firstElementChild.cloneNode(true);
+      item.querySelector('[data-field="key"]').textContent = f.key;
+      item.querySelector('[data-field="message"]').textContent = f.message;
       list.appendChild(item);
     }
     const none = document.querySelector("[data-no-faults]");
