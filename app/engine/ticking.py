@@ -199,6 +199,8 @@ class Ticking:
                 changed = changed or (flipped and n in reconfigured.outputs)
             if changed:
                 detail: dict[str, Any] = {"relay": "energised" if energised else "released"}
+                if not out.active and out.cfg.mode == "pulse":
+                    detail["pulses"] = out.pulses
                 if self._after_step:
                     detail["clock_step"] = True
                 self._event(
