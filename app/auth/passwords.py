@@ -59,5 +59,9 @@ def verify(stored: str, password: str) -> bool:
         return False
 
 
-#: verified against when a user does not exist, so a wrong name costs the same time
-DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when a user does not exist, so a wrong name costs the same
+    time. Made on first use, not at import: a hash takes a few hundred milliseconds
+    and 64 MiB, which the web process's start (and its first HTTP 200) need not pay."""
+    return _hasher.hash("not a real password, only for timing")
