@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -117,11 +116,13 @@ class Broker:
             timeout=10,
         )
 
+    def _sub_args(self) -> list[str]:
+        return ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port)]
+
     def retained(self, topic: str) -> str | None:
         """The retained message on ``topic`` (a fresh subscriber's first message)."""
         done = subprocess.run(
-            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic]
-            + ["-C", "1", "-W", "3", "--retained-only"],
+            [*self._sub_args(), "-t", topic, "-C", "1", "-W", "3", "--retained-only"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -199,7 +200,7 @@ class Receiver:
     rejected: list[str] = field(default_factory=list)
     failing: bool = False
 
-    def keys(self) -> list[str]:
+    def ids(self) -> list[str]:
         return [r.msg_id for r in list(self.received)]
 
 
@@ -209,7 +210,7 @@ def receiver() -> Iterator[Receiver]:
     verifier = Webhook(SECRET)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             if state.failing:
                 self.send_response(503)
@@ -226,7 +227,7 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

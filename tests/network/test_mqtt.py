@@ -4,6 +4,7 @@ a real Mosquitto broker and mosquitto_sub as the independent subscriber."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,9 +21,9 @@ def network_env(broker: Broker) -> dict[str, str]:
 
 
 @pytest.fixture
-def sub(broker: Broker) -> Subscriber:
+def sub(broker: Broker) -> Iterator[Subscriber]:
     s = Subscriber(broker, f"{PREFIX}/#", "homeassistant/#")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 

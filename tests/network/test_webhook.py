@@ -66,7 +66,7 @@ def test_test_and_replay_through_the_status_socket(
     assert any(r.body["type"] == "alarmbridge.test" for r in receiver.received)
     before = len(receiver.received)
     network.client.replay("webhook", seq)
-    wait_until(lambda: receiver.keys().count(f"{network.status().device_id}-{seq}") == 2)
+    wait_until(lambda: receiver.ids().count(f"{network.status().device_id}-{seq}") == 2)
     assert len(receiver.received) > before
 
 
