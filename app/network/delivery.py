@@ -40,8 +40,11 @@ def backoff_delays(first: float = MIN_BACKOFF_S, last: float = MAX_BACKOFF_S) ->
     +-20 % jitter (so many appliances do not retry in step).
 
     >>> import itertools
-    >>> [round(d / 0.5) for d in itertools.islice(backoff_delays(), 4)]  # roughly
-    [1, 2, 4, 8]
+    >>> waits = list(itertools.islice(backoff_delays(), 12))
+    >>> all(0.8 * b <= w <= 1.2 * b for w, b in zip(waits, [0.5, 1, 2, 4, 8, 16, 32, 64]))
+    True
+    >>> 0.8 * 300 <= waits[-1] <= 1.2 * 300
+    True
     """
     delay = first
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -61,7 +62,9 @@ class Broker:
     """Mosquitto on 127.0.0.1 and its own port, persistent (so a subscriber's session
     and its queued messages survive :meth:`restart`)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, extra: str = "", scheme: str = "mqtt", anonymous: bool = True
+    ) -> None:
         binary = _mosquitto()
         if binary is None or shutil.which("mosquitto_sub") is None:
             _missing("mosquitto or mosquitto_sub")
@@ -71,16 +74,18 @@ class Broker:
         directory.mkdir(parents=True, exist_ok=True)
         self.config = directory / "mosquitto.conf"
         self.config.write_text(
+            # as root it would drop to the mosquitto user, which cannot read our files
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {directory}/\n"
             "max_queued_messages 100000\n"
-            "log_dest stderr\n"
+            "log_dest stderr\n" + extra
         )
         self.log = open(directory / "mosquitto.log", "ab")  # noqa: SIM115
         self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -88,6 +93,9 @@ class Broker:
         )
 
         def up() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mosquitto exited: see {self.config.parent}/mosquitto.log")
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
             except OSError:
