@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hardware import BoardSpec, PinMapError, preset
@@ -151,38 +151,6 @@ class Settings(BaseSettings):
                 f"unknown time zone {name!r}: use an IANA name such as Europe/Brussels or UTC"
             ) from None
         return name
-
-    @field_validator("mqtt_url", "webhook_url")
-    @classmethod
-    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from urllib.parse import urlsplit
-
-        if value is None or not value.strip():
-            return None
-        parts = urlsplit(value.strip())
-        allowed = ("mqtt", "mqtts") if info.field_name == "mqtt_url" else ("http", "https")
-        if parts.scheme not in allowed or not parts.hostname:
-            raise ValueError(
-                f"not a URL this setting takes: {parts.scheme or '(no scheme)'}://...; "
-                f"use {' or '.join(s + '://host' for s in allowed)}"
-            )
-        return value.strip()
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        import base64
-        import binascii
-
-        if value is None or not value.strip():
-            return None
-        try:
-            key = base64.b64decode(value.strip().removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("the webhook secret must be whsec_ followed by base64") from None
-        if len(key) < 24:
-            raise ValueError("the webhook secret must hold at least 24 bytes (whsec_ + base64)")
-        return value.strip()
 
     @field_validator(
         "allowed_hosts", "trusted_proxies", "webhook_kinds", "webhook_channels", mode="before"

@@ -24,6 +24,7 @@ from typing import Any
 from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
+from app.network.checks import check
 from app.network.delivery import DeliveryLoop, describe
 from app.network.destination import DeliveryError, Destination
 from app.network.device import device_id
@@ -70,6 +71,7 @@ class NetworkProcess:
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
+        check(settings)  # a wrong destination setting stops this process only
         directory = settings.network_state_dir
         directory.mkdir(parents=True, exist_ok=True)
         self.device_id = device_id(directory)

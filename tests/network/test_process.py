@@ -3,6 +3,7 @@ io), its CLI, losses to retention, and the backlog fault raised through io."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -152,6 +153,29 @@ def test_an_old_backlog_raises_a_fault_through_io_and_clears_it(
         wait_until(lambda: "network:webhook-backlog" not in faults(io_proc), 30, "cleared")
     finally:
         network.close()
+
+
+def test_a_wrong_destination_setting_stops_only_the_network_process(io_proc: IoProc) -> None:
+    env = {
+        **os.environ,
+        "ALARMBRIDGE_WEBHOOK_URL": "ftp://example",
+        "ALARMBRIDGE_WEBHOOK_SECRET": "whsec_c2hvcnQ=",
+    }
+    done = subprocess.run(
+        [*CLI, "network", "run", "--data-dir", str(io_proc.data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    line = done.stderr.strip().splitlines()[-1]
+    assert "ALARMBRIDGE_WEBHOOK_URL must look like http://host or https://host" in line
+    assert "ALARMBRIDGE_WEBHOOK_SECRET must be whsec_ followed by base64" in line
+    # the io process reads the same settings and does not mind
+    io_proc.stop()
+    io_proc.env.update(env)
+    io_proc.start()
 
 
 def test_the_device_id_stays_across_restarts(io_proc: IoProc) -> None:
