@@ -207,6 +207,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     failing: bool = False
+    hang_s: float = 0.0  # > 0: answer each request only after this long
 
     def ids(self) -> list[str]:
         return [r.msg_id for r in list(self.received)]
@@ -220,6 +221,8 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if state.hang_s:
+                time.sleep(state.hang_s)
             if state.failing:
                 self.send_response(503)
                 self.end_headers()

@@ -88,3 +88,36 @@ def test_filters_by_kind(io_proc: IoProc, receiver: Receiver) -> None:
         assert {r.body["data"]["kind"] for r in receiver.received} == {"input"}
     finally:
         proc.close()
+
+
+def test_an_io_restart_is_followed_and_nothing_is_missed(
+    io_proc: IoProc, network: NetworkProc, receiver: Receiver
+) -> None:
+    network.start()
+    io_proc.client.send(SecurityEvent(state="login", user="before"))
+    wait_until(lambda: any(r.body["data"].get("source") == "before" for r in receiver.received))
+    io_proc.stop()
+    io_proc.start()
+    io_proc.client.send(SecurityEvent(state="login", user="after"))
+    wait_until(
+        lambda: any(r.body["data"].get("source") == "after" for r in receiver.received),
+        30,
+        "the event after io's restart",
+    )
+    wait_until(lambda: network.status().stream, 30, "the stream followed again")
+    seqs = [r.body["data"]["seq"] for r in receiver.received]
+    assert seqs == sorted(seqs)
+    assert len(seqs) == len(set(seqs))
+
+
+def test_a_hanging_receiver_never_holds_up_the_io_process(
+    io_proc: IoProc, network: NetworkProc, receiver: Receiver
+) -> None:
+    network.start()
+    receiver.hang_s = 8.0  # each POST waits; the client gives up after 10 s
+    for n in range(200):  # each a command the io process must answer (10 s timeout)
+        io_proc.client.send(SecurityEvent(state="login", user=f"h{n}"))
+    assert io_proc.client.request("status")["eventlog"]["dropped"] == 0
+    wait_until(lambda: io_proc.client.request("status")["eventlog"]["pending"] == 0)
+    assert network.status().destinations[0].backlog > 0
+    receiver.hang_s = 0.0
