@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from app.network.topics import (
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
+RECONNECT_MAX_S = 30.0  # a connection attempt is cheap: a broker back is found within this
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class MqttDestination:
         self._faults: dict[str, dict[str, Any]] = {}
         self.last_error: str | None = None
         self.connects = 0  # sessions opened (for the status and the tests)
+        #: called at each (re)connect: the delivery loop retries at once, not after its backoff
+        self.on_connected: Callable[[], None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -107,18 +110,20 @@ class MqttDestination:
 
     async def run(self) -> None:
         """Stay connected, forever (cancel to stop): the connection task."""
-        delays = backoff_delays()
+        delays = backoff_delays(last=RECONNECT_MAX_S)
         while True:
+            connects = self.connects
             try:
                 async with self._make_client() as client:
                     await self._session(client)
-                    delays = backoff_delays()
             except aiomqtt.MqttError as exc:
                 self.last_error = f"broker: {describe(exc)}"
             except (OSError, ssl.SSLError) as exc:
                 self.last_error = f"broker: {describe(exc)}"
             finally:
                 self._client = None
+            if self.connects != connects:  # it was connected: start the backoff again
+                delays = backoff_delays(last=RECONNECT_MAX_S)
             delay = next(delays)
             log.warning("mqtt: %s; connecting again in %.1f s", self.last_error, delay)
             await asyncio.sleep(delay)
@@ -135,6 +140,8 @@ class MqttDestination:
         await self._announce(client)
         self._client = client
         self.last_error = None
+        if self.on_connected is not None:
+            self.on_connected()
         async for message in client.messages:
             await self._received(client, str(message.topic), bytes(message.payload or b""))
 

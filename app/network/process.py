@@ -111,6 +111,7 @@ class NetworkProcess:
         tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
         for destination in self.destinations:
             if isinstance(destination, MqttDestination):
+                destination.on_connected = self.loops[destination.name].retry_now
                 tasks.append(asyncio.create_task(destination.run(), name="mqtt-connection"))
         for name, loop in self.loops.items():
             tasks.append(asyncio.create_task(loop.run(), name=f"deliver-{name}"))
