@@ -8,6 +8,7 @@ import base64
 import binascii
 from urllib.parse import urlsplit
 
+from app.events import Kind
 from app.settings import Settings
 
 
@@ -56,6 +57,12 @@ def check(settings: Settings) -> None:
                 'bytes (e.g. from: python3 -c "import base64,os; '
                 "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\")"
             )
+    kinds = {str(k) for k in Kind}
+    if wrong := sorted(set(settings.webhook_kinds) - kinds):
+        problems.append(
+            f"ALARMBRIDGE_WEBHOOK_KINDS: no kind {', '.join(wrong)}; the kinds are "
+            + ", ".join(sorted(kinds))
+        )
     found = [p for p in problems if p]
     if found:
         raise NetworkSettingsError("; ".join(found))
