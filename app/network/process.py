@@ -24,10 +24,12 @@ from typing import Any
 from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
+from app.network.apprise_dest import apprise_destination
 from app.network.checks import check
 from app.network.delivery import DeliveryLoop, describe
 from app.network.destination import DeliveryError, Destination
 from app.network.device import device_id
+from app.network.mail import mail_destination
 from app.network.mqtt import MqttDestination, MqttSettings
 from app.network.outbox import Outbox
 from app.network.source import EventSource
@@ -61,6 +63,11 @@ def destinations(settings: Settings, device: str, io: Client) -> list[Destinatio
                 channels=settings.webhook_channels,
             )
         )
+    # e-mail and Apprise (app/network/mail.py, apprise_dest.py): a wrong setting is
+    # a clear error (MailConfigError, AppriseConfigError) that stops this process only
+    for made in (mail_destination(settings), apprise_destination(settings)):
+        if made is not None:
+            found.append(made)
     return found
 
 
@@ -97,7 +104,8 @@ class NetworkProcess:
         }
         if not self.loops:
             log.warning(
-                "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL): "
+                "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL, "
+                "ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL): "
                 "the network process only answers its status"
             )
         path = settings.network_socket_path

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from app.eventlog.database import make_engine
 from app.eventlog.queries import events_after
-from app.io.commands import SecurityEvent
+from app.io.commands import SecurityEvent, Simulate
 from app.network.client import NetworkClient, NetworkError
 from app.network.outbox import Outbox
 from tests.io.conftest import CLI, IoProc
-from tests.network.conftest import SECRET, NetworkProc, Receiver, wait_until
+from tests.network.conftest import SECRET, NetworkProc, Receiver, Server, wait_until
 
 ALARMBRIDGE = Path(sys.executable).parent / "alarmbridge"
 
@@ -187,5 +187,25 @@ def test_the_device_id_stays_across_restarts(io_proc: IoProc) -> None:
         network.start()
         assert network.status().device_id == first
         assert (io_proc.data_dir / "device-id").read_text().strip() == first
+    finally:
+        network.close()
+
+
+def test_the_mail_destination_runs_in_the_network_process(
+    io_proc: IoProc, smtp_server: Server
+) -> None:
+    env = {
+        "ALARMBRIDGE_SMTP_URL": smtp_server.url("smtp+starttls"),
+        "ALARMBRIDGE_MAIL_TO": "guard@example.com",
+    }
+    network = NetworkProc(io_proc.data_dir, env)
+    try:
+        network.start()
+        assert [d.name for d in network.status().destinations] == ["mail"]
+        io_proc.client.send(Simulate(action="close", input=1))
+        mails = smtp_server.keeper.wait(1, timeout=30)
+        assert "ALARM" in str(mails[0].message["Subject"])
+        device = network.status().device_id
+        assert str(mails[0].message["X-AlarmBridge-Key"]).startswith(f"{device}-")
     finally:
         network.close()
