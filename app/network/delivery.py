@@ -118,6 +118,7 @@ class DeliveryLoop:
             if batch[0].seq > self._seq + 1 and not await self._check_lost(batch[0].seq):
                 continue
             wanted = [Delivery(self.key(e.seq), e) for e in batch if self.destination.wants(e)]
+            self._wake.clear()  # a wake-up from now on (a reconnect) cuts the next backoff short
             self.state.sending = True
             try:
                 if wanted:
@@ -176,7 +177,6 @@ class DeliveryLoop:
         self.state.attempts += 1
         self.state.next_attempt_mono = time.monotonic() + delay
         log.warning("%s: %s; retrying in %.1f s", self.name, error, delay)
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
 

@@ -389,6 +389,7 @@ class Receiver:
     rejected: list[str] = field(default_factory=list)
     failing: bool = False
     hang_s: float = 0.0  # > 0: answer each request only after this long
+    aborted: int = 0  # requests cut short by their sender (killed mid-request)
 
     def ids(self) -> list[str]:
         return [r.msg_id for r in list(self.received)]
@@ -401,7 +402,12 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request (kill -9): nothing to verify
+                state.aborted += 1
+                self.close_connection = True
+                return
             if state.hang_s:
                 time.sleep(state.hang_s)
             if state.failing:

@@ -110,7 +110,10 @@ def scenario(io: IoProc, broker: Broker, receiver: Receiver, kills: int, restart
         mqtt_keys = [k for k in mqtt_keys if int(k.rsplit("-", 1)[1]) > start_seq]
         hook_keys = [k for k in receiver.ids() if int(k.rsplit("-", 1)[1]) > start_seq]
         repeats = check_order(mqtt_keys, keys), check_order(hook_keys, keys)
-        print(f"{len(keys)} events, {kills} kills, {restarts} broker restarts: repeats {repeats}")
+        print(
+            f"{len(keys)} events, {kills} kills, {restarts} broker restarts: repeats "
+            f"(mqtt, webhook) {repeats}, webhook requests cut short by a kill {receiver.aborted}"
+        )
         assert receiver.rejected == []
     finally:
         network.close()
