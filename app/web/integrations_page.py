@@ -26,7 +26,8 @@ async def integrations_page(request: Request, state: State) -> HTMLResponse:
         "integrations.html",
         page="integrations",
         info=info,
-        mqtt_configured=settings.mqtt_url is not None,
-        webhook_configured=settings.webhook_url is not None,
+        configured=any(
+            (settings.mqtt_url, settings.webhook_url, settings.smtp_url, settings.apprise_url)
+        ),
         backlog_fault_s=settings.backlog_fault_s,
     )
