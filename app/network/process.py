@@ -111,7 +111,10 @@ class NetworkProcess:
         path = settings.network_socket_path
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket from a crash
-        old = os.umask(0o117)  # owner and group (the web process's user joins it)
+        # Owner and group at most (on the Pi the web user joins the group; UMask=0007),
+        # never more than the process's umask allows (owner only under 'run').
+        current = os.umask(0)
+        old = os.umask(current | 0o117)
         try:
             server = await asyncio.start_unix_server(self._connection, str(path), limit=MAX_LINE)
         finally:
