@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         "id and its status socket (default: data_dir; '/var/lib/alarmbridge-network' on the "
         "Pi, so it needs no write access to the event log)",
     )
-    mqtt_url: str | None = Field(
+    mqtt_url: SecretStr | None = Field(
         default=None,
         description="MQTT broker: mqtt://user:pass@host:1883 or mqtts://... (TLS); unset: no MQTT",
     )
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None, description="POST every event here, signed (Standard Webhooks)"
     )
-    webhook_secret: str | None = Field(
+    webhook_secret: SecretStr | None = Field(
         default=None, description="whsec_ + base64 of 24 bytes or more (signs each webhook)"
     )
     webhook_kinds: Annotated[list[str], NoDecode] = Field(

@@ -8,6 +8,8 @@ import base64
 import binascii
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from app.events import Kind
 from app.settings import Settings
 
@@ -30,6 +32,12 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str | None:
     return None
 
 
+def secret(value: SecretStr | None) -> str | None:
+    """A secret setting's text, stripped; None when unset or blank."""
+    text = "" if value is None else value.get_secret_value().strip()
+    return text or None
+
+
 def check(settings: Settings) -> None:
     """Raise :class:`NetworkSettingsError` naming every wrong setting.
 
@@ -40,18 +48,20 @@ def check(settings: Settings) -> None:
     ALARMBRIDGE_MQTT_URL must look like mqtt://host or mqtts:
     """
     problems = []
-    if settings.mqtt_url:
-        problems.append(_url("ALARMBRIDGE_MQTT_URL", settings.mqtt_url, ("mqtt", "mqtts")))
+    mqtt_url = secret(settings.mqtt_url)
+    if mqtt_url:
+        problems.append(_url("ALARMBRIDGE_MQTT_URL", mqtt_url, ("mqtt", "mqtts")))
     if settings.mqtt_ca_file and not settings.mqtt_ca_file.is_file():
         problems.append(f"ALARMBRIDGE_MQTT_CA_FILE: no file {settings.mqtt_ca_file}")
     if settings.webhook_url:
         problems.append(_url("ALARMBRIDGE_WEBHOOK_URL", settings.webhook_url, ("http", "https")))
-    if settings.webhook_secret:
+    webhook_secret = secret(settings.webhook_secret)
+    if webhook_secret:
         try:
-            key = base64.b64decode(settings.webhook_secret.removeprefix("whsec_"), validate=True)
+            key = base64.b64decode(webhook_secret.removeprefix("whsec_"), validate=True)
         except (binascii.Error, ValueError):
             key = b""
-        if not settings.webhook_secret.startswith("whsec_") or len(key) < 24:
+        if not webhook_secret.startswith("whsec_") or len(key) < 24:
             problems.append(
                 "ALARMBRIDGE_WEBHOOK_SECRET must be whsec_ followed by base64 of at least 24 "
                 'bytes (e.g. from: python3 -c "import base64,os; '

@@ -19,7 +19,7 @@ import json
 import logging
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -48,7 +48,7 @@ RECONNECT_MAX_S = 30.0  # a connection attempt is cheap: a broker back is found 
 
 @dataclass(frozen=True)
 class MqttSettings:
-    url: str
+    url: str = field(repr=False)  # it may hold a password
     device_id: str
     prefix: str
     discovery: bool = True

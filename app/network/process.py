@@ -25,7 +25,7 @@ from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
 from app.network.apprise_dest import apprise_destination
-from app.network.checks import check
+from app.network.checks import check, secret
 from app.network.delivery import DeliveryLoop, describe
 from app.network.destination import DeliveryError, Destination
 from app.network.device import device_id
@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 def destinations(settings: Settings, device: str, io: Client) -> list[Destination]:
     """The destinations the settings configure, in a fixed order."""
     found: list[Destination] = []
-    if settings.mqtt_url:
+    if mqtt_url := secret(settings.mqtt_url):
         mqtt = MqttSettings(
-            url=settings.mqtt_url,
+            url=mqtt_url,
             device_id=device,
             prefix=(settings.mqtt_prefix or f"alarmbridge/{device}").rstrip("/"),
             discovery=settings.mqtt_discovery,
@@ -57,7 +57,7 @@ def destinations(settings: Settings, device: str, io: Client) -> list[Destinatio
         found.append(
             WebhookDestination(
                 settings.webhook_url,
-                settings.webhook_secret,
+                secret(settings.webhook_secret),
                 device,
                 kinds=settings.webhook_kinds,
                 channels=settings.webhook_channels,
