@@ -53,7 +53,7 @@ class _RetryableError(Exception):
     """This attempt failed in a way another attempt may not."""
 
 
-def _auth(auth: Auth) -> httpx2.Auth | None:
+def http_auth(auth: Auth) -> httpx2.Auth | None:
     password = auth.password.get_secret_value()
     if auth.scheme == "basic":
         return httpx2.BasicAuth(auth.user, password)
@@ -110,7 +110,7 @@ async def _attempt(
     try:
         async with httpx2.AsyncClient(
             base_url=action.base_url,
-            auth=_auth(action.auth),
+            auth=http_auth(action.auth),
             timeout=action.timeout_s,
             verify=action.verify_tls,
             follow_redirects=False,
