@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx2
+import httpx
 
 from app.events import Event
 from app.network.actions import wire
@@ -53,12 +53,12 @@ class _RetryableError(Exception):
     """This attempt failed in a way another attempt may not."""
 
 
-def http_auth(auth: Auth) -> httpx2.Auth | None:
+def http_auth(auth: Auth) -> httpx.Auth | None:
     password = auth.password.get_secret_value()
     if auth.scheme == "basic":
-        return httpx2.BasicAuth(auth.user, password)
+        return httpx.BasicAuth(auth.user, password)
     if auth.scheme == "digest":
-        return httpx2.DigestAuth(auth.user, password)
+        return httpx.DigestAuth(auth.user, password)
     return None
 
 
@@ -108,7 +108,7 @@ async def _attempt(
     if request is None:
         return wire.Answer(True, "nothing to send")
     try:
-        async with httpx2.AsyncClient(
+        async with httpx.AsyncClient(
             base_url=action.base_url,
             auth=http_auth(action.auth),
             timeout=action.timeout_s,
@@ -118,9 +118,9 @@ async def _attempt(
             response = await client.request(
                 request.method, request.target, content=request.body, headers=dict(request.headers)
             )
-    except httpx2.TimeoutException:
+    except httpx.TimeoutException:
         raise _RetryableError(f"no answer within {action.timeout_s:g} s") from None
-    except httpx2.HTTPError as error:
+    except httpx.HTTPError as error:
         raise _RetryableError(
             f"could not reach {action.base_url}: {error or type(error).__name__}"
         ) from None

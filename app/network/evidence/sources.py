@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx2
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.network.actions.model import Auth
@@ -93,13 +93,13 @@ async def grab(source: HttpSnapshot | RtspSnapshot) -> Snapshot:
 
 async def _grab_http(source: HttpSnapshot) -> bytes:
     try:
-        async with httpx2.AsyncClient(
+        async with httpx.AsyncClient(
             auth=http_auth(source.auth), timeout=source.timeout_s, verify=source.verify_tls
         ) as client:
             response = await client.get(source.url)
-    except httpx2.TimeoutException:
+    except httpx.TimeoutException:
         raise SnapshotError(f"{source.camera}: no answer within {source.timeout_s:g} s") from None
-    except httpx2.HTTPError as error:
+    except httpx.HTTPError as error:
         raise SnapshotError(f"{source.camera}: could not reach the camera: {error}") from None
     if response.status_code != 200:
         raise SnapshotError(f"{source.camera}: HTTP {response.status_code} from the camera")
