@@ -81,7 +81,7 @@ async def _act(state: State, name: str, call: str, *args: int) -> None:
         raise ApiError(f"{name}: {message}", status=502) from None
 
 
-@router.post("/integrations/{name}/test", responses=answers(404))
+@router.post("/integrations/{name}/test", responses=answers(404, 502))
 async def send_test(state: State, who: Admin, name: DestinationName) -> IntegrationsOut:
     """Send a test message to the destination now (502 with the peer's error if it
     did not take it)."""
