@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.io.commands import Simulate
+from app.io.commands import NetworkFault, Simulate
 from tests.io.conftest import IoProc
 from tests.network.conftest import Broker, NetworkProc, Subscriber, wait_until
 
@@ -124,3 +124,16 @@ def test_a_broker_outage_is_drained_in_order_after_reconnect(
     seqs = [m.json()["seq"] for m in sub.on(f"{PREFIX}/event")]
     first_seen = list(dict.fromkeys(seqs))
     assert first_seen == sorted(first_seen)
+
+
+def test_a_fault_turns_the_problem_sensor_on_and_off(
+    io_proc: IoProc, network: NetworkProc, broker: Broker, sub: Subscriber
+) -> None:
+    network.start()
+    wait_until(lambda: broker.retained(f"{PREFIX}/fault/state") == "OFF", what="no fault")
+    io_proc.client.send(NetworkFault(code="test-fault", active=True, message="a test fault"))
+    wait_until(lambda: broker.retained(f"{PREFIX}/fault/state") == "ON", what="fault ON")
+    attributes = json.loads(broker.retained(f"{PREFIX}/fault/attributes") or "{}")
+    assert {"code": "test-fault", "message": "a test fault"} in attributes["faults"]
+    io_proc.client.send(NetworkFault(code="test-fault", active=False, message="gone"))
+    wait_until(lambda: broker.retained(f"{PREFIX}/fault/state") == "OFF", what="fault OFF")
