@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest browser screenshots clean bench bench-full bench-smoke faults
-.PHONY: deb deploy-tools rtsp-peer
+.PHONY: deb deploy-tools mqtt-broker rtsp-peer
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AlarmBridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -29,13 +29,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser deploy-tools rtsp-peer
+pytest: $(STAMP) browser deploy-tools mqtt-broker rtsp-peer
 	$(BIN)/pytest
 
 # browser: Debian's Chromium for tests/browser (Playwright's own download is unreachable).
 # Installs it with apt-get when root (CI); otherwise says how, and those tests are skipped.
 browser:
 	@bash tests/browser/install-chromium.sh
+
+# mqtt-broker: Debian's mosquitto and mosquitto-clients for tests/network (a real broker and
+# an independent subscriber). Installs them with apt-get when root (CI); otherwise says how,
+# and those tests are skipped (ALARMBRIDGE_REQUIRE_MQTT=1 makes that a failure).
+mqtt-broker:
+	@bash tests/network/install-mosquitto.sh
 
 # -- the Debian package (deploy/deb/) ----------------------------------------------
 ## deb: dist/alarmbridge_<version>_<arch>.deb; `make deb ARCH=arm64` for a Pi (no emulation)
