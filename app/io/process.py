@@ -45,6 +45,7 @@ from app.io.commands import (
     GetBoard,
     GetConfig,
     GetStatus,
+    NetworkFault,
     Reload,
     SecurityEvent,
     SetConfig,
@@ -273,6 +274,7 @@ class IoProcess:
             GetBoard.cmd: lambda _: self._board(),
             SecurityEvent.cmd: self._security,
             ClearFault.cmd: self._clear_fault,
+            NetworkFault.cmd: self._network_fault,
         }
 
     def _board(self) -> dict[str, Any]:
@@ -390,6 +392,12 @@ class IoProcess:
         self.runner.call(
             lambda: self.engine.set_fault(key, False, f"cleared by {user}", cleared_by=user)
         )
+
+    def _network_fault(self, command: NetworkFault) -> None:
+        """A fault of the network process (docs/integrations.md): on channel network."""
+        key, active = f"network:{command.code}", command.active
+        message = command.message or command.code
+        self._act(lambda: self.engine.set_fault(key, active, message))
 
     def _reload(self) -> None:
         self._check_deadline()
