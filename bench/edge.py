@@ -173,6 +173,7 @@ class _Io:
             board = {"board": "custom", "board_file": board_file(self.data_dir, channels)}
         self.settings = Settings(data_dir=self.data_dir, pins="mock", timezone="UTC", **board)
         self.commit_lat: list[float] = []
+        self.record_commits = False  # (set first: the start-up events are committed at once)
         self.io = IoProcess(self.settings, on_event=self._committed)
         self.io.start()
         client = Client(self.settings.socket_path)
@@ -184,7 +185,6 @@ class _Io:
         self.inputs = [factory.pin(i.pin) for i in self.io.board.inputs]
         self.watch = PinWatch({r.pin: factory.pin(r.pin) for r in self.io.board.relays})
         self.channels = channels
-        self.record_commits = False
 
     def _committed(self, event: dict[str, Any]) -> None:  # on the writer thread
         if self.record_commits and event["kind"] == "input":

@@ -6,7 +6,6 @@ data directory.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.pool import NullPool
 
 from app import __version__
-from app.auth import passwords, setup_code
+from app.auth import setup_code
 from app.auth.store import AuthStore
 from app.clock import Clock
 from app.eventlog.database import make_engine
@@ -64,16 +63,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if not auth.has_users():
             announce_setup(settings)
         await feed.start()
-        # The unknown-user hash for logins (ADR 0009), made off the start's path: the
-        # first login then costs what every later one does.
-        dummy = asyncio.create_task(asyncio.to_thread(passwords.dummy_hash))
         web.throttle_report.start()
         try:
             yield
         finally:
             await web.throttle_report.stop()
             await feed.stop()
-            await dummy
             readers.close()
             db.dispose()
             auth.close()
