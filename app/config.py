@@ -63,12 +63,19 @@ def upgrade_document(data: Any) -> Any:
     stale = [
         n
         for n, o in enumerate(outputs)
-        if isinstance(o, dict) and o.get("hold", "follow") == "follow" and o.get("hold_ms")
+        if isinstance(o, dict) and o.get("hold", "follow") == "follow" and _was_valid(o)
     ]
     if not stale:
         return data
     outputs = [dict(o, hold_ms=0) if n in stale else o for n, o in enumerate(outputs)]
     return {**data, "outputs": outputs}
+
+
+def _was_valid(output: dict[str, Any]) -> bool:
+    """A hold time older versions accepted (and ignored) with hold follow: only
+    those are upgraded; anything else stays for validation to refuse."""
+    ms = output.get("hold_ms")
+    return isinstance(ms, int) and not isinstance(ms, bool) and MIN_MS <= ms <= MAX_MS
 
 
 class _Model(BaseModel):

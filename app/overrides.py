@@ -83,14 +83,6 @@ class OverrideBook:
         return gone, ended
 
 
-#: the timeline's states for overrides (added to app.timeline.STATES's legend)
-STATES = {
-    "bypassed": "bypassed by an operator until the time shown: its alarms drive nothing",
-    "override-armed": "armed by an operator's override, whatever its schedule",
-    "override-disarmed": "disarmed by an operator's override, whatever its schedule",
-}
-
-
 def _cut(segments: list[Segment], until: int, state: str) -> list[Segment]:
     """``segments`` with ``state`` from their start to ``until``."""
     if not segments or until <= segments[0].start_us:
@@ -104,21 +96,24 @@ def _cut(segments: list[Segment], until: int, state: str) -> list[Segment]:
 
 
 def overlay(
-    timeline: Timeline, book: OverrideBook, alarm_inputs: set[int] | None = None
+    timeline: Timeline,
+    bypass: dict[str, int],
+    arming: tuple[bool, int] | None,
+    alarm_inputs: set[int],
 ) -> Timeline:
-    """``timeline`` with the overrides in force shown on their inputs' rows: a
-    bypass on its input; an arming override on each alarm input (``alarm_inputs``:
-    their numbers) that is not bypassed at that time."""
+    """``timeline`` with the overrides in force on their inputs' rows: each bypass
+    (input name -> until, UTC microseconds) on its input; an arming override
+    ``(armed, until)`` on each alarm input (``alarm_inputs``: their numbers), under
+    a bypass of that input."""
     rows = []
     for row in timeline.rows:
         segments = row.segments
         if row.section == "input":
-            if book.arming is not None and alarm_inputs and row.number in alarm_inputs:
-                state = "override-armed" if book.arming.armed else "override-disarmed"
-                segments = _cut(segments, book.arming.until_utc_us, state)
-            bypass = book.bypass.get(row.name)
-            if bypass is not None:
-                segments = _cut(segments, bypass.until_utc_us, "bypassed")
+            if arming is not None and row.number in alarm_inputs:
+                state = "override-armed" if arming[0] else "override-disarmed"
+                segments = _cut(segments, arming[1], state)
+            if row.name in bypass:
+                segments = _cut(segments, bypass[row.name], "bypassed")
         rows.append(
             type(row)(row.section, row.number, row.name, row.schedule, segments, len(segments) - 1)
         )

@@ -72,6 +72,11 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/trigger"): OPERATOR,
     ("POST", "/api/v1/simulation/inputs/{n}"): OPERATOR,
     ("POST", "/api/v1/simulation/button"): OPERATOR,
+    # an operator's overrides for a while: bypass an input, arm or disarm everything
+    ("POST", "/api/v1/inputs/{n}/bypass"): OPERATOR,
+    ("DELETE", "/api/v1/inputs/{n}/bypass"): OPERATOR,
+    ("POST", "/api/v1/arming/override"): OPERATOR,
+    ("DELETE", "/api/v1/arming/override"): OPERATOR,
     # acknowledging a fault that stays until cleared
     ("POST", "/api/v1/faults/{code}/clear"): ADMIN,
     # the event log
