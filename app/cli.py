@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from app import __version__
 from app.cli_log import emitter, idle_priority, print_event, verify_log
+from app.config import MAX_MS, MIN_MS
 from app.eventlog.database import EventLogError
 from app.instance import InstanceError, check_free
 from app.io.commands import (
@@ -108,6 +109,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     duration = None if args.seconds is None else round(args.seconds * 1000)
+    if duration is not None and not MIN_MS <= duration <= MAX_MS:
+        raise UsageError(
+            f"--for is in seconds: from {MIN_MS / 1000:g} to {MAX_MS // 1000} "
+            f"({MAX_MS // 3_600_000} h), not {args.seconds:g}; leave it out for until stopped"
+        )
     _client(args).send(StartOutput(output=args.n, duration_ms=duration, user=args.user))
     return 0
 
