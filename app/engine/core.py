@@ -18,6 +18,7 @@ from app.engine.inputs import MS, InputChannel, S
 from app.engine.outputs import OutputChannel
 from app.engine.overrides import Overrides
 from app.engine.schedules import ScheduleBook
+from app.engine.walktest import WalkTests
 from app.engine.wallclock import WallClockWatch
 from app.events import Cause, EventStamper, Kind, NewEvent
 from app.overrides import OverrideBook
@@ -46,7 +47,7 @@ def _check_fits(config: Config, board: Board) -> None:
         raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
 
 
-class Engine(Overrides):
+class Engine(Overrides, WalkTests):
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
     def __init__(

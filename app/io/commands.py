@@ -282,6 +282,44 @@ class EndArmingOverride(Command[Changed]):
     user: Who = _USER
 
 
+class WalkTestStart(Command[None]):
+    """null. Starts a walk test (one at a time): every input's alarms, changes,
+    bounces and shortest pulse count from now; linked relays still fire. Logged as
+    `walk-test-started`. Its progress is `walk_test` in the status"""
+
+    cmd = "walk-test-start"
+    user: Who = _USER
+
+
+class WalkTestPulse(Command[None]):
+    """null. During a walk test: starts the output for 5 s so its recorder channel
+    can mark an alarm (a `manual-start` row)"""
+
+    cmd = "walk-test-pulse"
+    output: Number
+    user: Who = _USER
+
+
+class WalkTestConfirm(Command[None]):
+    """null. During a walk test, after a pulse: whether the recorder marked an alarm
+    on that channel; logged as `walk-test-channel-ok` or `walk-test-channel-failed`"""
+
+    cmd = "walk-test-confirm"
+    output: Number
+    marked: bool = Field(description="true: the recorder marked an alarm")
+    note: Annotated[Text, Field(max_length=100)] = Field(default="", description="for the report")
+    user: Who = _USER
+
+
+class WalkTestEnd(Command[dict[str, Any]]):
+    """the commissioning report: every input (tested, alarms, changes, bounces,
+    shortest pulse) and output (recorder setting, pulse, confirmation, who, when).
+    Logged as `walk-test-ended` with the report as its detail"""
+
+    cmd = "walk-test-end"
+    user: Who = _USER
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -307,6 +345,10 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         EndBypass,
         OverrideArming,
         EndArmingOverride,
+        WalkTestStart,
+        WalkTestPulse,
+        WalkTestConfirm,
+        WalkTestEnd,
         Subscribe,
     )
 }

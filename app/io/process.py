@@ -56,6 +56,10 @@ from app.io.commands import (
     StartOutput,
     StopOutput,
     Trigger,
+    WalkTestConfirm,
+    WalkTestEnd,
+    WalkTestPulse,
+    WalkTestStart,
 )
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub, Handler
 from app.io.notify import Notifier
@@ -292,6 +296,14 @@ class IoProcess:
             EndArmingOverride.cmd: lambda c: Changed(
                 changed=self._override(lambda: self.engine.end_arming_override(c.user))
             ),
+            WalkTestStart.cmd: lambda c: self._act(lambda: self.engine.start_walk_test(c.user)),
+            WalkTestPulse.cmd: lambda c: self._act(
+                lambda: self.engine.walk_pulse(c.output, c.user)
+            ),
+            WalkTestConfirm.cmd: lambda c: self._act(
+                lambda: self.engine.walk_confirm(c.output, c.marked, c.user, c.note)
+            ),
+            WalkTestEnd.cmd: lambda c: self._act(lambda: self.engine.end_walk_test(c.user)),
         }
 
     def _override(self, act: Callable[[], Any]) -> Any:
@@ -314,7 +326,7 @@ class IoProcess:
     def status(self) -> dict[str, Any]:
         engine = self.engine
         status: dict[str, Any] = self.runner.call(
-            lambda: engine.status() | engine.override_status()
+            lambda: engine.status() | engine.override_status() | {"walk_test": engine.walk_report()}
         )
         status.update(
             version=__version__,

@@ -119,6 +119,9 @@ class Status(_Out):
     faults: list[FaultOut]
     eventlog: WriterState
     overrides: OverridesOut = Field(default_factory=OverridesOut)
+    walk_test: dict[str, Any] | None = Field(
+        default=None, description="the walk test running now, as its report so far (null: none)"
+    )
 
 
 def status_from_io(raw: dict[str, Any]) -> Status:

@@ -77,6 +77,12 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/api/v1/inputs/{n}/bypass"): OPERATOR,
     ("POST", "/api/v1/arming/override"): OPERATOR,
     ("DELETE", "/api/v1/arming/override"): OPERATOR,
+    # the walk test (commissioning) and its report
+    ("POST", "/api/v1/walk-test/start"): OPERATOR,
+    ("POST", "/api/v1/walk-test/outputs/{n}/pulse"): OPERATOR,
+    ("POST", "/api/v1/walk-test/outputs/{n}/confirm"): OPERATOR,
+    ("POST", "/api/v1/walk-test/end"): OPERATOR,
+    ("GET", "/api/v1/walk-test/report"): VIEWER,
     # acknowledging a fault that stays until cleared
     ("POST", "/api/v1/faults/{code}/clear"): ADMIN,
     # the event log
@@ -260,7 +266,7 @@ def test_route_by_caller(appliance: Appliance, method: str, path: str, caller: s
 # -- the HTML pages ----------------------------------------------------------------------
 
 PAGES = ["/", "/inputs", "/outputs", "/schedules", "/events", "/system", "/simulation"]
-PAGES += ["/docs", "/account", "/users"]
+PAGES += ["/docs", "/account", "/users", "/walk-test", "/walk-test/report"]
 HTML = {"Accept": "text/html"}
 
 
