@@ -60,6 +60,10 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "bypass-end",
         "arming-override",
         "arming-override-end",
+        "walk-test-start",
+        "walk-test-pulse",
+        "walk-test-confirm",
+        "walk-test-end",
         "subscribe",
     }
     start = StartOutput(output=3, duration_ms=5000, user="ann")
