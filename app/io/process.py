@@ -303,8 +303,15 @@ class IoProcess:
             WalkTestConfirm.cmd: lambda c: self._act(
                 lambda: self.engine.walk_confirm(c.output, c.marked, c.user, c.note)
             ),
-            WalkTestEnd.cmd: lambda c: self._act(lambda: self.engine.end_walk_test(c.user)),
+            WalkTestEnd.cmd: self._end_walk_test,
         }
+
+    def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:
+        """End the walk test; answer once its report (the row that ends it) is in
+        the log, so the report page finds it (unless the disk is failing)."""
+        report: dict[str, Any] = self._act(lambda: self.engine.end_walk_test(command.user))
+        self.writer.flush(timeout=2.0)
+        return report
 
     def _override(self, act: Callable[[], Any]) -> Any:
         """An override command: done on the engine thread, then stored (it survives
