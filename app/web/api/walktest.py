@@ -111,7 +111,13 @@ def report_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-@router.get("/walk-test/report", responses=answers(404))
+@router.get(
+    "/walk-test/report",
+    responses={
+        **answers(404),
+        200: {"content": {"application/json": {}, "text/csv": {}}},
+    },
+)
 async def walk_test_report(
     state: State,
     response: Response,
