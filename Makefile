@@ -49,6 +49,7 @@ deploy-tools:
 	@bash deploy/deb/install-tools.sh
 
 UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation
+UI_SHOTS += dashboard-overrides walk-test-phone walk-test-report-phone
 
 ## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/
 screenshots: $(STAMP) browser

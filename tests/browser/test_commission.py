@@ -138,7 +138,7 @@ def test_a_walk_test_on_a_phone_and_its_report(appliance: Appliance, phone_page:
     appliance.api("POST", "/api/v1/simulation/inputs/2", {"closed": True})
     expect(row2).to_contain_text("✓ tested")
     appliance.api("POST", "/api/v1/simulation/inputs/2", {"closed": False})
-    expect(row2.locator("td").nth(3)).to_have_text("2")  # two changes, no bounce
+    expect(row2.locator("td").nth(2)).to_have_text("2 / 0")  # two changes, no bounce
     expect(page.locator("[data-walk-count]")).to_have_text("1 of 4 inputs seen.")
     out = page.locator('[data-walk-output="3"]')
     out.get_by_role("button", name="Pulse CH3 for 5 s").click()

@@ -30,11 +30,10 @@
     for (const i of walk.inputs) {
       const row = root.querySelector('[data-walk-input="' + i.number + '"]');
       if (!row) continue;
-      cell(row, 1, i.tested ? "✓ tested" : "waiting…", i.tested ? "done" : "");
-      cell(row, 2, String(i.alarms));
-      cell(row, 3, String(i.changes));
-      cell(row, 4, String(i.bounces));
-      cell(row, 5, i.shortest_pulse_ms === null ? "—" : i.shortest_pulse_ms + " ms");
+      const seen = i.tested ? "✓ tested" + (i.alarms > 1 ? " ×" + i.alarms : "") : "waiting…";
+      cell(row, 1, seen, i.tested ? "done" : "");
+      cell(row, 2, i.changes + " / " + i.bounces);
+      cell(row, 3, i.shortest_pulse_ms === null ? "—" : i.shortest_pulse_ms + " ms");
     }
     for (const o of walk.outputs) {
       const box = root.querySelector('[data-walk-result="' + o.number + '"]');
