@@ -91,6 +91,8 @@ class Arming:
             }
             if self._after_step:
                 detail["clock_step"] = True
+            if cause is Cause.USER:  # only an operator's arming override re-arms by hand
+                detail["override"] = "set" if self.overrides.arming is not None else "ended"
             why, by = cause, source
             by_schedule = ch.cfg.armed_by is not ArmedBy.PANEL
             if cause is Cause.CONFIG:

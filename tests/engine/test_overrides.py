@@ -96,6 +96,7 @@ def test_arm_all_overrides_the_schedule_then_ends_by_itself(make_rig: MakeRig) -
     assert rig.relays[0] is True  # armed by the override; IN1 is in alarm
     armed = [e for e in rig.of_kind(Kind.INPUT) if e.state == "armed"]
     assert armed[-1].source == "ann" and armed[-1].cause is Cause.USER
+    assert armed[-1].detail is not None and armed[-1].detail["override"] == "set"
     status = rig.engine.status()
     assert status["inputs"][0]["armed"] is True
     rig.run_ms(HOUR * 1000 + 1000)

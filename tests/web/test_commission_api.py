@@ -44,6 +44,7 @@ def test_follow_then_hold_through_the_api(client: TestClient) -> None:
     assert states()[-3:] == ["active", "holding", "idle"]
     holding_row = events(client, kind="output", channel="OUT1")[1]
     assert holding_row["source"] == "IN1" and holding_row["detail"]["hold_ms"] == 1500
+    assert holding_row["summary"] == "held 1.5 s after the alarm cleared"
 
 
 def test_a_stored_follow_with_a_hold_time_still_starts(settings: Settings) -> None:
@@ -130,6 +131,10 @@ def test_bypass_an_input_for_hours(client: TestClient) -> None:
         "token:tests",
     )
     assert logged["detail"]["until"] == bypass["until"]
+    assert (
+        logged["summary"].startswith("drives nothing until ") and "(new PIR)" in logged["summary"]
+    )
+    assert row["summary"] == "bypassed: its outputs were not driven"
     page = client.get("/", headers={"Accept": "text/html"}).text
     assert "<strong>IN1</strong> bypassed until" in page and "(new PIR)" in page
     timeline = client.get("/api/v1/timeline").json()
@@ -157,6 +162,11 @@ def test_disarm_everything_for_an_hour_then_end_it(client: TestClient) -> None:
     page = client.get("/", headers={"Accept": "text/html"}).text
     assert "<strong>DISARMED</strong> until" in page
     assert client.delete("/api/v1/arming/override").json()["overrides"]["arming_override"] is None
+    disarmed = wait_for(lambda: events(client, kind="input"))[-1]
+    assert disarmed["state"] == "disarmed" and disarmed["source"] == "token:tests"
+    assert disarmed["summary"] == "by an operator's arming override"
+    override = next(e for e in events(client, kind="operator") if e["state"] == "arming-override")
+    assert override["summary"].startswith("every alarm input disarmed until ")
     ended = wait_for(lambda: [e for e in events(client, kind="operator") if "ended" in e["state"]])
     assert (ended[0]["state"], ended[0]["source"]) == ("arming-override-ended", "token:tests")
 

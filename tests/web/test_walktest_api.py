@@ -57,6 +57,7 @@ def test_a_walk_test_from_start_to_report(client: TestClient) -> None:
         lambda: [e for e in events(client, kind="operator") if e["state"] == "walk-test-ended"]
     )
     assert ended[0]["detail"]["outputs"][2]["note"] == "CH3 in DVR log"
+    assert ended[0]["summary"] == "1 of 4 inputs tested; the report is here"
     states = [e["state"] for e in events(client, kind="operator")]
     assert "walk-test-started" in states and "walk-test-channel-ok" in states
 
