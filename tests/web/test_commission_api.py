@@ -189,3 +189,24 @@ def test_overrides_survive_a_restart_of_the_io_process(
         assert after["arming_override"]["armed"] is True
     finally:
         again.stop()
+
+
+def test_a_viewer_sees_the_overrides_and_the_walk_test_without_their_controls(
+    settings: Settings, client: TestClient
+) -> None:
+    from app.auth.store import AuthStore, Role
+
+    store = AuthStore(settings.auth_db_path)
+    try:
+        secret, _ = store.new_token("look", Role.VIEWER, "admin")
+    finally:
+        store.close()
+    assert client.post("/api/v1/inputs/2/bypass", json={"hours": 1}).status_code == 200
+    as_viewer = {"Accept": "text/html", "Authorization": f"Bearer {secret}"}
+    dashboard = client.get("/", headers=as_viewer).text
+    assert "<strong>IN2</strong> bypassed until" in dashboard
+    assert "data-override-form" not in dashboard and "End now" not in dashboard
+    walk = client.get("/walk-test", headers=as_viewer).text
+    assert "Start walk test" not in walk and "started by an operator or an admin" in walk
+    admin = client.get("/", headers={"Accept": "text/html"}).text
+    assert "data-override-form" in admin and "End now" in admin

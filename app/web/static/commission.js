@@ -71,7 +71,7 @@
   const card = document.querySelector("[data-overrides]");
   if (card) {
     const form = card.querySelector("[data-override-form]");
-    form.addEventListener("submit", async function (ev) {
+    if (form) form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       const what = form.elements.namedItem("what").value;
       const hours = Number(form.elements.namedItem("hours").value);
