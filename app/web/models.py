@@ -45,6 +45,10 @@ class InputState(_Out):
     alarm: bool = Field(description="the interpreted state: NO closed or NC open")
     armed: bool | None = Field(description="for alarm inputs: armed now")
     acts: bool = Field(description="a change now drives the linked outputs")
+    bypassed: bool = Field(default=False, description="bypassed by an operator for a while")
+    overridden: bool = Field(
+        default=False, description="an alarm input whose arming an operator's override sets"
+    )
     chattering: bool
     stuck: bool
 
@@ -127,7 +131,13 @@ class Status(_Out):
 def status_from_io(raw: dict[str, Any]) -> Status:
     """The io process's status reply, numbered for the API."""
     data = dict(raw)
-    data["inputs"] = [{"number": n, **i} for n, i in enumerate(raw["inputs"], 1)]
+    bypassed = {b["name"] for b in raw.get("bypass", [])}
+    override = raw.get("arming_override") is not None
+    data["inputs"] = [
+        {"number": n, **i, "bypassed": i["name"] in bypassed}
+        | {"overridden": override and i.get("armed") is not None}
+        for n, i in enumerate(raw["inputs"], 1)
+    ]
     data["outputs"] = [{"number": n, **o} for n, o in enumerate(raw["outputs"], 1)]
     data["overrides"] = {
         "bypass": raw.get("bypass", []),

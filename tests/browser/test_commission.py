@@ -99,8 +99,11 @@ def test_bypass_an_input_and_disarm_everything_from_the_dashboard(
     expect(card.locator("[data-override-list]")).to_contain_text("IN3 bypassed until")
     expect(card.locator("[data-override-list]")).to_contain_text("(PIR being replaced)")
     # The bypassed input's alarm drives nothing.
-    page.locator('[data-input="3"]').get_by_role("switch").check()
-    expect(page.locator('[data-input="3"]')).to_have_attribute("data-state", "alarm")
+    in3 = page.locator('[data-input="3"]')
+    in3.get_by_role("switch").check()
+    expect(in3).to_have_attribute("data-state", "disarmed")  # not red: the DVR is not told
+    expect(in3.locator('[data-field="state"]')).to_have_text("bypassed")
+    expect(in3).to_contain_text("bypassed by an operator for a while")
     rows = page.locator("table.events tbody tr")
     expect(rows.filter(has_text="IN3").filter(has_text="alarm-bypassed")).to_have_count(1)
     assert appliance.api("GET", "/api/v1/status")["outputs"][2]["active"] is False
