@@ -320,6 +320,19 @@ class WalkTestEnd(Command[dict[str, Any]]):
     user: Who = _USER
 
 
+class NetworkFault(Command[None]):
+    """null. The network process's faults (a destination's backlog grown old, events
+    the log removed before a destination got them): raised or cleared on channel
+    `network`, logged once per change. Sending the same state again changes nothing"""
+
+    cmd = "network-fault"
+    code: FaultCode = Field(description="e.g. `mqtt-backlog`")
+    active: bool = Field(description="true: raise it; false: clear it")
+    message: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="what is wrong, for a person"
+    )
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -349,6 +362,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         WalkTestPulse,
         WalkTestConfirm,
         WalkTestEnd,
+        NetworkFault,
         Subscribe,
     )
 }

@@ -48,6 +48,7 @@ from app.io.commands import (
     GetBoard,
     GetConfig,
     GetStatus,
+    NetworkFault,
     OverrideArming,
     Reload,
     SecurityEvent,
@@ -304,6 +305,7 @@ class IoProcess:
                 lambda: self.engine.walk_confirm(c.output, c.marked, c.user, c.note)
             ),
             WalkTestEnd.cmd: self._end_walk_test,
+            NetworkFault.cmd: self._network_fault,
         }
 
     def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:
@@ -438,6 +440,12 @@ class IoProcess:
         self.runner.call(
             lambda: self.engine.set_fault(key, False, f"cleared by {user}", cleared_by=user)
         )
+
+    def _network_fault(self, command: NetworkFault) -> None:
+        """A fault of the network process (docs/integrations.md): on channel network."""
+        key, active = f"network:{command.code}", command.active
+        message = command.message or command.code
+        self._act(lambda: self.engine.set_fault(key, active, message))
 
     def _reload(self) -> None:
         self._check_deadline()

@@ -9,6 +9,7 @@ from app.web.api import (
     auth,
     config,
     events,
+    integrations,
     overrides,
     schedules,
     status,
@@ -20,7 +21,7 @@ from app.web.security import require
 router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(auth.public)
 protected = APIRouter(dependencies=[Depends(require(Role.VIEWER))])
-for module in (status, config, schedules, actions, overrides, walktest, events):
+for module in (status, config, schedules, actions, overrides, walktest, events, integrations):
     protected.include_router(module.router)
 protected.include_router(auth.router)
 router.include_router(protected)
