@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from app.cli_log import UsageError, cmd_events, print_event
+    from app.config import MAX_MS, MIN_MS
     from app.io.commands import (
         ClearFault,
         GetConfig,
@@ -47,6 +48,7 @@ def _import_the_rest() -> None:
     from pydantic import ValidationError  # noqa: F401
 
     from app.cli_log import UsageError, cmd_events, print_event  # noqa: F401
+    from app.config import MAX_MS, MIN_MS  # noqa: F401
     from app.io.commands import (  # noqa: F401
         ClearFault,
         GetConfig,
@@ -160,6 +162,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     duration = None if args.seconds is None else round(args.seconds * 1000)
+    if duration is not None and not MIN_MS <= duration <= MAX_MS:
+        raise UsageError(
+            f"--for is in seconds: from {MIN_MS / 1000:g} to {MAX_MS // 1000} "
+            f"({MAX_MS // 3_600_000} h), not {args.seconds:g}; leave it out for until stopped"
+        )
     _client(args).send(StartOutput(output=args.n, duration_ms=duration, user=args.user))
     how = "until stopped" if args.seconds is None else f"for {args.seconds:g} s"
     print(f"output {args.n} started {how}")

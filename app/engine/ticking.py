@@ -12,7 +12,8 @@ they drive, so the relay path costs the same with 4 channels or 16. Whatever it
 does not look at cannot have changed: every input's and output's own deadlines,
 the schedules' next change and the next missed-edge check are all in the deadline
 it was given, and none of them has come. An edge on the button or on a panel's
-armed-state input (which re-arm other inputs) takes a whole tick.
+armed-state input (which re-arm other inputs), or any edge while an operator's
+override or a walk test is in force, takes a whole tick.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.clock import Clock
 from app.config import InputKind
@@ -32,6 +33,10 @@ from app.events import Cause, Kind
 from hardware import Board
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from app.engine.walktest import WalkSession
+    from app.overrides import OverrideBook
 
 RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
 EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
@@ -72,6 +77,8 @@ class Ticking:
     _is_healthy: Callable[[OutputChannel], bool]
     _linked: Callable[[InputChannel], Iterable[OutputChannel]]
     set_fault: Callable[..., None]
+    overrides: OverrideBook
+    walk: WalkSession | None
 
     @contextmanager
     def _holding_events(self) -> Iterator[None]:
@@ -129,7 +136,12 @@ class Ticking:
             return None
         now = self.clock.monotonic_ns() if now is None else now
         channels = [self._by_name.get(name) for name in set(names)]
-        if due is None or now >= due or not all(self._quick(ch) for ch in channels):
+        if (
+            due is None
+            or now >= due
+            or not all(self._quick(ch) for ch in channels)
+            or self._overridden()
+        ):
             return self.tick(now)
         self._utc = self.clock.utc_us()
         touched: dict[int, OutputChannel] = {}
@@ -145,6 +157,12 @@ class Ticking:
         self._update_outputs(now, only=outputs)
         deadlines += [t for t in (o.deadline(now) for o in touched.values()) if t]
         return min(deadlines)
+
+    def _overridden(self) -> bool:
+        """An operator's override (a bypass, the arming) or a walk test in progress:
+        their times and rules are the whole tick's to apply, so edges take it."""
+        overrides = self.overrides
+        return bool(overrides.bypass) or overrides.arming is not None or self.walk is not None
 
     @staticmethod
     def _quick(ch: InputChannel | None) -> bool:

@@ -151,3 +151,33 @@ def test_a_quick_tick_updates_only_the_outputs_the_edge_drives(
         assert set(updated) == {"OUT1", "OUT2", "OUT3", "OUT4"}
     finally:
         rig.shutdown()
+
+
+def test_while_an_override_is_in_force_edges_take_a_whole_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Overrides end at their time, which only a whole tick applies: while one is in
+    force an edge gets a whole tick, as before the quick tick existed."""
+
+    def instant(config: Config) -> None:
+        for one in config.inputs:
+            one.response_ms = 0
+
+    rig = RunnerRig(instant)
+    updated: list[str] = []
+    try:
+        rig.engine.override_arming(True, 60, "bob")
+        rig.due = rig.engine.tick()
+        for out in rig.engine.outputs:
+            real = out.update
+
+            def update(now: int, out: Any = out, real: Any = real) -> bool:
+                updated.append(out.name)
+                return bool(real(now))
+
+            monkeypatch.setattr(out, "update", update)
+        rig.edge(3, True)
+        assert rig.relays[2] is True
+        assert set(updated) == {"OUT1", "OUT2", "OUT3", "OUT4"}
+    finally:
+        rig.shutdown()
