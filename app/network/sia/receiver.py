@@ -11,8 +11,9 @@ For each frame, the answer (SIA DC-09, 5.5.2):
 * **NAK** (with our time, never encrypted): a bad CRC or length, an unknown
   account, an encrypted message that does not decrypt with the account's key, a
   plain one from an account that has a key, a timestamp out of the window, a
-  missing timestamp on an encrypted message, a replay (a frame identical to one
-  taken, timestamp and all).
+  missing timestamp on an encrypted message, a replay (an encrypted frame
+  identical to one taken, timestamp and all: a plain frame can be forged anyway,
+  so an identical plain one is taken as a resend).
 * **DUH**: a message type or event data it cannot process.
 * Nothing, when the events could not be handed on (the io process is down): the
   panel resends, as it does after a lost ACK.
@@ -33,6 +34,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from app.network.sia.content import PanelEvent, read_events
 from app.network.sia.frame import ACK, DUH, MAX_FRAME, FrameError, nak, parse, reply
@@ -136,7 +138,7 @@ class SiaReceiver:
             maxlen=64,
         )
         again = [t for t in seen.taken if t[0] == frame.seq and t[1] == frame.data]
-        if any(t[2] == frame.timestamp and t[2] is not None for t in again):
+        if frame.encrypted and any(t[2] == frame.timestamp for t in again):
             return self._refuse("replay", f"a replay of message {frame.seq:04d}", peer)
         key = account.key
         if not again:
@@ -266,8 +268,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) > MAX_FRAME:
