@@ -38,6 +38,7 @@ MAX_FRAME = 1024
 _HEADER = re.compile(
     rb'"(?P<enc>\*)?(?P<id>[A-Z0-9-]{2,10})"(?P<seq>\d{4})'
     rb"(?:R(?P<rcvr>[0-9A-Fa-f]{1,6}))?L(?P<pref>[0-9A-Fa-f]{1,6})"
+    rb"(?:R(?P<rcvr2>[0-9A-Fa-f]{1,6}))?"  # pysiaalarm's NAK puts R after L
     rb"(?:#(?P<acct>[0-9A-Fa-f]{1,16}))?(?:A(?P<a>[0-9A-Fa-f]*))?\["
 )
 

@@ -4,7 +4,7 @@ unknown fields refused, every error naming its field)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -87,14 +87,20 @@ class Peer(_Model):
     port: Port
 
 
-class CidCodes(_Model):
-    """The Contact ID event codes we send (SIA DC-05), with the usual defaults."""
+def _code(default: int, what: str) -> Any:
+    return Field(default=default, ge=100, le=999, description=what)
 
-    alarm: StrictInt = Field(default=130, ge=100, le=999, description="an alarm input: burglary")
-    h24: StrictInt = Field(default=133, ge=100, le=999, description="a 24 h input")
-    tamper: StrictInt = Field(default=137, ge=100, le=999, description="a tamper input")
-    fault: StrictInt = Field(default=300, ge=100, le=999, description="system trouble")
-    relay: StrictInt = Field(default=320, ge=100, le=999, description="the healthy relay")
+
+class CidCodes(_Model):
+    """The Contact ID event codes we send (SIA DC-05), with the usual defaults.
+    An alarm is sent with qualifier 1 (new event), its end with 3 (restore)."""
+
+    alarm: StrictInt = _code(130, "an alarm input's alarm: burglary")
+    h24: StrictInt = _code(137, "a 24 h input's alarm: tamper")
+    fault: StrictInt = _code(300, "a fault: system trouble")
+    arming: StrictInt = _code(401, "an armed-state input: 3 closing (armed), 1 opening")
+    started: StrictInt = _code(305, "the io process started: system reset")
+    stopped: StrictInt = _code(308, "the io process stopped, relays safe: system shutdown")
 
 
 class SenderSettings(_Model):
