@@ -72,6 +72,13 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/trigger"): OPERATOR,
     ("POST", "/api/v1/simulation/inputs/{n}"): OPERATOR,
     ("POST", "/api/v1/simulation/button"): OPERATOR,
+    # virtual inputs: signals are an operator's, their configuration an admin's
+    ("POST", "/api/v1/inputs/{n}/signal"): OPERATOR,
+    ("GET", "/api/v1/virtual-inputs"): VIEWER,
+    ("POST", "/api/v1/virtual-inputs"): ADMIN,
+    ("GET", "/api/v1/virtual-inputs/{n}"): VIEWER,
+    ("PUT", "/api/v1/virtual-inputs/{n}"): ADMIN,
+    ("DELETE", "/api/v1/virtual-inputs/{n}"): ADMIN,
     # acknowledging a fault that stays until cleared
     ("POST", "/api/v1/faults/{code}/clear"): ADMIN,
     # the event log
