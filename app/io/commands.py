@@ -215,6 +215,18 @@ class Signal(Command[Changed]):
         return self
 
 
+class NetworkFault(Command[Changed]):
+    """`{"changed": true}` if the fault was raised or cleared now. A fault found by
+    the network side (a SIA DC-09 panel that missed its poll interval): listed in
+    the status as `SOURCE:CODE`, logged once per change, lit on the LED"""
+
+    cmd = "net-fault"
+    source: Name = Field(description="what it is about, e.g. `sia-1234` (a panel's account)")
+    code: FaultCode = Field(description="e.g. `panel-silent`")
+    active: bool = Field(description="true: raise it; false: clear it")
+    message: Annotated[Text, Field(max_length=300)] = Field(description="for a person")
+
+
 class GetConfig(Command[dict[str, Any]]):
     """the configuration document"""
 
@@ -285,6 +297,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         Trigger,
         Simulate,
         Signal,
+        NetworkFault,
         GetConfig,
         ClearFault,
         SetConfig,

@@ -45,6 +45,7 @@ from app.io.commands import (
     GetBoard,
     GetConfig,
     GetStatus,
+    NetworkFault,
     Reload,
     SecurityEvent,
     SetConfig,
@@ -269,6 +270,7 @@ class IoProcess:
             Trigger.cmd: self._trigger,
             Simulate.cmd: self._simulate,
             Signal.cmd: self._signal,
+            NetworkFault.cmd: self._network_fault,
             GetConfig.cmd: lambda _: self.engine.config.model_dump(mode="json"),
             SetConfig.cmd: self._set_config,
             Reload.cmd: lambda _: self._reload(),
@@ -340,6 +342,16 @@ class IoProcess:
         """A virtual input's signal (from the web API or the network process)."""
         k, action, pulse_s, user = command.virtual, command.action, command.pulse_s, command.user
         return Changed(changed=self._act(lambda: self.engine.signal(k, action, pulse_s, user)))
+
+    def _network_fault(self, command: NetworkFault) -> Changed:
+        key, active, message = f"{command.source}:{command.code}", command.active, command.message
+
+        def apply() -> bool:
+            was = key in self.engine.faults
+            self.engine.set_fault(key, active, message)
+            return was != active
+
+        return Changed(changed=self._act(apply))
 
     def _set_config(self, command: SetConfig) -> Changed:
         new, user = command.config, command.user

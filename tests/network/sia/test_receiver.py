@@ -23,7 +23,7 @@ from siadc09 import message as dc09_message
 from siadc09.admcid import parse_admcid
 from siadc09.siadcs import parse_siadcs
 
-from app.io.commands import Signal
+from app.network.sia.bridge import io_apply, io_fault
 from app.network.sia.receiver import SiaReceiver
 from app.network.sia.settings import ReceiverSettings
 from tests.io.conftest import IoProc, cli
@@ -93,15 +93,13 @@ class Rig:
     def __init__(self, io: IoProc) -> None:
         self.io = io
         self.faults: list[tuple[str, bool]] = []
-        self.receiver = SiaReceiver(SETTINGS, self._apply, self._fault)
+        self.receiver = SiaReceiver(SETTINGS, io_apply(io.client), self._fault)
+        self.to_io = io_fault(io.client)
         self.port = 0
-
-    async def _apply(self, virtual: int, action: str, source: str) -> None:
-        command = Signal(virtual=virtual, action=action, user=source)  # type: ignore[arg-type]
-        await asyncio.to_thread(self.io.client.send, command)
 
     async def _fault(self, key: str, active: bool, message: str) -> None:
         self.faults.append((key, active))
+        await self.to_io(key, active, message)
 
     async def tcp(self, *frames: bytes) -> list[bytes]:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -230,8 +228,15 @@ def test_a_silent_panel_raises_a_fault_and_clears_it_when_heard(io: IoProc) -> N
         while not rig.faults and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert rig.faults == [("sia-9ABC:panel-silent", True)]
+        (fault,) = [f for f in _status(io)["faults"] if f["key"] == "sia-9ABC:panel-silent"]
+        assert "sent nothing for over 1 s" in fault["message"]
         again = _frame("NULL", b"", acct=0x9ABC, seq=0)  # a new timestamp: not a replay
         assert _answer((await rig.tcp(again))[0]) == ("AckMessage", 0)
         assert rig.faults[-1] == ("sia-9ABC:panel-silent", False)
+        assert "sia-9ABC:panel-silent" not in {f["key"] for f in _status(io)["faults"]}
 
     _run(io, scenario)
+    out = cli(io.data_dir, "events", "--json", "--limit", "1000").stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    faults = [(r["state"], r["channel"]) for r in rows if r["kind"] == "fault"]
+    assert faults == [("raised", "sia-9ABC"), ("cleared", "sia-9ABC")]
