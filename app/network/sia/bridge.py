@@ -6,6 +6,7 @@ reached raises: the receiver then does not ACK, and the panel sends again."""
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from app.io.commands import NetworkFault, Signal
 from app.io.protocol import Client
@@ -16,7 +17,7 @@ def io_apply(client: Client) -> Apply:
     async def apply(virtual: int, action: str, source: str) -> None:
         if action not in ("active", "inactive"):
             raise ValueError(f"a panel's signal is active or inactive, not {action!r}")
-        state = "active" if action == "active" else "inactive"
+        state: Literal["active", "inactive"] = "active" if action == "active" else "inactive"
         command = Signal(virtual=virtual, action=state, user=source[:64])
         await asyncio.to_thread(client.send, command)
 
