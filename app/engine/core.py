@@ -71,6 +71,7 @@ class Engine(Arming, VirtualInputs):
         self.on_latches = on_latches
         self.inputs: list[InputChannel] = []  # the wired ones, then the virtual ones
         self.virtual: list[VirtualChannel] = []
+        self._mono = clock.monotonic_ns
         self.outputs = [OutputChannel(o.name, o) for o in config.outputs]
         self.button: InputChannel | None = None
         self.faults: dict[str, dict[str, Any]] = {}
@@ -575,14 +576,7 @@ class Engine(Arming, VirtualInputs):
                 for ch in self.inputs
                 if not isinstance(ch, VirtualChannel)
             ],
-            "virtual_inputs": [
-                ch.status()
-                | {
-                    "armed": self._armed(ch) if ch.cfg.kind is InputKind.ALARM else None,
-                    "acts": self._acts(ch),
-                }
-                for ch in self.virtual
-            ],
+            "virtual_inputs": self._virtual_status(),
             "outputs": [
                 o.status(now)
                 | {"energised": bool(self._energised[n]), "healthy_relay": self._is_healthy(o)}
@@ -590,6 +584,3 @@ class Engine(Arming, VirtualInputs):
             ],
             "faults": [{"key": k, **v} for k, v in self.faults.items()],
         }
-
-    def _mono(self) -> int:
-        return self.clock.monotonic_ns()

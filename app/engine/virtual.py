@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from app.config import Config, VirtualInputConfig
+from app.config import Config, InputKind, VirtualInputConfig
 from app.engine.inputs import InputChannel, S
 from app.engine.outputs import OutputChannel
 
@@ -79,6 +79,9 @@ class VirtualInputs:
     set_fault: Callable[..., None]
     tick: Callable[[int | None], int | None]
     _check_chatter: Callable[[InputChannel, int], None]
+    _armed: Callable[[InputChannel], bool]
+    _acts: Callable[[InputChannel], bool]
+    _mono: Callable[[], int]  # the engine's clock: monotonic ns
 
     def _make_virtual(self, now: int) -> list[VirtualChannel]:
         return [VirtualChannel(k, v, now) for k, v in enumerate(self.config.virtual_inputs, 1)]
@@ -153,5 +156,12 @@ class VirtualInputs:
                 self.set_fault(f"{ch.name}:{LOST}", False, f"{ch.name} was removed")
         self.virtual = kept
 
-    def _mono(self) -> int:
-        raise NotImplementedError
+    def _virtual_status(self) -> list[dict[str, Any]]:
+        return [
+            ch.status()
+            | {
+                "armed": self._armed(ch) if ch.cfg.kind is InputKind.ALARM else None,
+                "acts": self._acts(ch),
+            }
+            for ch in self.virtual
+        ]
