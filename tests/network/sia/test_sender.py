@@ -259,3 +259,48 @@ def test_what_is_reported_and_as_which_zone() -> None:
     dvr = _event(8, Kind.INPUT, "alarm", "IN4", kind="dvr")
     not_armed = _event(9, Kind.INPUT, "alarm-not-armed", "IN1", kind="alarm")
     assert contact_id(dvr, settings) is None and contact_id(not_armed, settings) is None
+
+
+def test_the_sender_and_our_receiver_agree_and_a_nak_is_retried_then_reported() -> None:
+    """Our sender to our receiver (both directions of the codec in one run): an
+    encrypted report is ACKed and applied once; with the wrong key every try is
+    refused with NAK, and after 3 the batch is not taken."""
+    from app.network.sia.receiver import SiaReceiver
+    from app.network.sia.settings import ReceiverSettings
+
+    applied: list[tuple[int, str, str]] = []
+
+    async def apply(virtual: int, action: str, source: str) -> None:
+        applied.append((virtual, action, source))
+
+    receiver = SiaReceiver(
+        ReceiverSettings.model_validate(
+            {
+                "host": "127.0.0.1",
+                "port": 0,
+                "udp": False,
+                "accounts": [
+                    {"account": ACCOUNT, "key": KEY, "zones": [{"zone": 1, "virtual": 4}]}
+                ],
+            }
+        ),
+        apply,
+    )
+
+    async def go() -> None:
+        port, _ = await receiver.start()
+        peer = {"host": "127.0.0.1", "port": port}
+        good_key = {"primary": peer, "account": ACCOUNT, "key": KEY}
+        good = SiaSender(SenderSettings.model_validate(good_key))
+        await good.deliver(_batch(MIXED[0], MIXED[2]))
+        await good.aclose()
+        wrong_key = good_key | {"key": KEY[::-1]}
+        wrong = SiaSender(SenderSettings.model_validate(wrong_key))
+        with pytest.raises(DeliveryError, match=r"refused it 3 times \(NAK\)"):
+            await wrong.deliver(_batch(MIXED[0]))
+        await wrong.aclose()
+        await receiver.stop()
+
+    asyncio.run(go())
+    assert applied == [(4, "active", "sia:1234:130"), (4, "inactive", "sia:1234:130")]
+    assert receiver.refused["decrypt"] + receiver.refused["format"] == 3
