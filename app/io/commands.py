@@ -215,16 +215,18 @@ class Signal(Command[Changed]):
         return self
 
 
-class NetworkFault(Command[Changed]):
-    """`{"changed": true}` if the fault was raised or cleared now. A fault found by
-    the network side (a SIA DC-09 panel that missed its poll interval): listed in
-    the status as `SOURCE:CODE`, logged once per change, lit on the LED"""
+class NetworkFault(Command[None]):
+    """null. The network process's faults (a destination's backlog grown old, events
+    the log removed before a destination got them, a SIA DC-09 panel that missed its
+    poll interval): raised or cleared on channel `network`, logged once per change.
+    Sending the same state again changes nothing"""
 
-    cmd = "net-fault"
-    source: Name = Field(description="what it is about, e.g. `sia-1234` (a panel's account)")
-    code: FaultCode = Field(description="e.g. `panel-silent`")
+    cmd = "network-fault"
+    code: FaultCode = Field(description="e.g. `mqtt-backlog`")
     active: bool = Field(description="true: raise it; false: clear it")
-    message: Annotated[Text, Field(max_length=300)] = Field(description="for a person")
+    message: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="what is wrong, for a person"
+    )
 
 
 class GetConfig(Command[dict[str, Any]]):

@@ -343,15 +343,11 @@ class IoProcess:
         k, action, pulse_s, user = command.virtual, command.action, command.pulse_s, command.user
         return Changed(changed=self._act(lambda: self.engine.signal(k, action, pulse_s, user)))
 
-    def _network_fault(self, command: NetworkFault) -> Changed:
-        key, active, message = f"{command.source}:{command.code}", command.active, command.message
-
-        def apply() -> bool:
-            was = key in self.engine.faults
-            self.engine.set_fault(key, active, message)
-            return was != active
-
-        return Changed(changed=self._act(apply))
+    def _network_fault(self, command: NetworkFault) -> None:
+        """A fault of the network process (docs/integrations.md): on channel network."""
+        key, active = f"network:{command.code}", command.active
+        message = command.message or command.code
+        self._act(lambda: self.engine.set_fault(key, active, message))
 
     def _set_config(self, command: SetConfig) -> Changed:
         new, user = command.config, command.user

@@ -51,7 +51,7 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "trigger",
         "sim",
         "signal",
-        "net-fault",
+        "network-fault",
         "config-get",
         "config-set",
         "reload",

@@ -1,5 +1,5 @@
 """From the SIA receiver to the io process: its signals and its faults as io
-socket commands (``signal``, ``net-fault``), sent from a worker thread so the
+socket commands (``signal``, ``network-fault``), sent from a worker thread so the
 receiver's event loop never blocks on the socket. An io process that cannot be
 reached raises: the receiver then does not ACK, and the panel sends again."""
 
@@ -25,9 +25,8 @@ def io_apply(client: Client) -> Apply:
 
 
 def io_fault(client: Client) -> Fault:
-    async def fault(key: str, active: bool, message: str) -> None:
-        source, _, code = key.partition(":")
-        command = NetworkFault(source=source, code=code, active=active, message=message[:300])
+    async def fault(code: str, active: bool, message: str) -> None:
+        command = NetworkFault(code=code, active=active, message=message[:300])
         await asyncio.to_thread(client.send, command)
 
     return fault

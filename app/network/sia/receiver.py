@@ -21,7 +21,7 @@ For each frame, the answer (SIA DC-09, 5.5.2):
 Every refusal is logged (``alarmbridge.sia``) and counted in :attr:`refused`.
 Supervision: an account with ``poll_s`` that sends nothing (a NULL message counts)
 for ``poll_s`` plus a grace of half of it raises the fault
-``sia-<account>:panel-silent`` through :attr:`SiaReceiver.fault`.
+``sia-<account>-silent`` (lower case) through :attr:`SiaReceiver.fault`.
 """
 
 from __future__ import annotations
@@ -44,9 +44,14 @@ log = logging.getLogger("alarmbridge.sia")
 
 #: hand one virtual input's signal on: (k of Vk, "active" or "inactive", source)
 Apply = Callable[[int, str, str], Awaitable[None]]
-#: raise (True) or clear (False) a fault: (key, active, message)
+#: raise (True) or clear (False) a fault: (code, active, message)
 Fault = Callable[[str, bool, str], Awaitable[None]]
 SUPERVISION_TICK_S = 1.0
+
+
+def silent_code(account: str) -> str:
+    """The fault code of a panel that missed its poll interval."""
+    return f"sia-{account.lower()}-silent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +190,7 @@ class SiaReceiver:
     async def _fault(self, account: SiaAccount, active: bool, message: str) -> None:
         if self.fault is not None:
             try:
-                await self.fault(f"sia-{account.account}:panel-silent", active, message)
+                await self.fault(silent_code(account.account), active, message)
             except Exception:
                 log.exception("the supervision fault could not be reported")
 

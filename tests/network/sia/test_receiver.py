@@ -227,16 +227,16 @@ def test_a_silent_panel_raises_a_fault_and_clears_it_when_heard(io: IoProc) -> N
         deadline = time.monotonic() + 10
         while not rig.faults and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert rig.faults == [("sia-9ABC:panel-silent", True)]
-        (fault,) = [f for f in _status(io)["faults"] if f["key"] == "sia-9ABC:panel-silent"]
+        assert rig.faults == [("sia-9abc-silent", True)]
+        (fault,) = [f for f in _status(io)["faults"] if f["key"] == "network:sia-9abc-silent"]
         assert "sent nothing for over 1 s" in fault["message"]
         again = _frame("NULL", b"", acct=0x9ABC, seq=0)  # a new timestamp: not a replay
         assert _answer((await rig.tcp(again))[0]) == ("AckMessage", 0)
-        assert rig.faults[-1] == ("sia-9ABC:panel-silent", False)
-        assert "sia-9ABC:panel-silent" not in {f["key"] for f in _status(io)["faults"]}
+        assert rig.faults[-1] == ("sia-9abc-silent", False)
+        assert "network:sia-9abc-silent" not in {f["key"] for f in _status(io)["faults"]}
 
     _run(io, scenario)
     out = cli(io.data_dir, "events", "--json", "--limit", "1000").stdout
     rows = [json.loads(line) for line in out.splitlines()]
     faults = [(r["state"], r["channel"]) for r in rows if r["kind"] == "fault"]
-    assert faults == [("raised", "sia-9ABC"), ("cleared", "sia-9ABC")]
+    assert faults == [("raised", "network"), ("cleared", "network")]
