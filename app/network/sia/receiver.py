@@ -220,7 +220,7 @@ class SiaReceiver:
     async def start(self) -> tuple[int, int | None]:
         """Listen (TCP, and UDP if set); the ports, which may be ephemeral (port 0)."""
         s = self.settings
-        self._tcp = await asyncio.start_server(self._serve_tcp, s.host, s.port)
+        self._tcp = await asyncio.start_server(self._serve_tcp, s.host, s.port, limit=4 * MAX_FRAME)
         tcp_port = self._tcp.sockets[0].getsockname()[1]
         udp_port = None
         if s.udp:
