@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hardware import BoardSpec, PinMapError, preset
@@ -97,6 +97,33 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # -- e-mail (app/network/mail.py; docs/integrations.md) --------------------------
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="the SMTP server for alarm and fault mail: smtp://host, "
+        "smtp+starttls://user:password@host:587 or smtps://user:password@host:465 "
+        "(unset: no mail)",
+    )
+    mail_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="who gets the mail: addresses, comma-separated"
+    )
+    mail_from: str | None = Field(
+        default=None,
+        description="the mail's From (default: the SMTP login if it is an address, else "
+        "alarmbridge@<this machine's name>)",
+    )
+    mail_per_minute: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="at most this many mails a minute; beyond it, one summary mail lists "
+        "every event",
+    )
+    apprise_url: SecretStr | None = Field(
+        default=None,
+        description="an Apprise URL (ntfy://, tgram://, pover://, mailto://...) for alarm and "
+        "fault notifications; needs the apprise extra: pip install 'alarmbridge[apprise]'",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -109,7 +136,7 @@ class Settings(BaseSettings):
             ) from None
         return name
 
-    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @field_validator("allowed_hosts", "trusted_proxies", "mail_to", mode="before")
     @classmethod
     def _host_list(cls, value: object) -> object:
         """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example`` (a comma-separated list)"""
