@@ -230,6 +230,9 @@ class SiaReceiver:
             )
             self._udp = transport
             udp_port = transport.get_extra_info("sockname")[1]
+        started = time.monotonic()  # a panel's first poll interval counts from now
+        for seen in self._seen.values():
+            seen.last_mono = started
         self._watch = asyncio.create_task(self._supervise())
         return tcp_port, udp_port
 
