@@ -6,6 +6,7 @@ killed during a burst: everything arrives after it is back, in order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -304,3 +305,20 @@ def test_the_sender_and_our_receiver_agree_and_a_nak_is_retried_then_reported() 
     asyncio.run(go())
     assert applied == [(4, "active", "sia:1234:130"), (4, "inactive", "sia:1234:130")]
     assert receiver.refused["decrypt"] + receiver.refused["format"] == 3
+
+
+def test_null_messages_go_out_on_their_interval(peer: Peer) -> None:
+    peer.start()
+    sender = SiaSender(_settings(peer, null_s=1))
+
+    async def go() -> None:
+        task = asyncio.create_task(sender.supervise())
+        await asyncio.sleep(2.6)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sender.aclose()
+
+    asyncio.run(go())
+    nulls = peer.got(2)
+    assert [(n["type"], n["sequence"]) for n in nulls] == [("NULL", "0001"), ("NULL", "0002")]
