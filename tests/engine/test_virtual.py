@@ -159,3 +159,14 @@ def test_configuration_rules_cover_virtual_inputs() -> None:
         parse_config({**base, "virtual_inputs": [armed]})
     panel = {"name": "Panel", "kind": "armed-state"}
     assert len(parse_config({**base, "virtual_inputs": [panel, armed]}).virtual_inputs) == 2
+
+
+def test_a_flapping_sender_is_chatter_like_a_flapping_wire(make_rig: MakeRig) -> None:
+    rig = make_rig(_with_virtual(VirtualInputConfig(name="Cam", outputs=[1], chatter_changes=4)))
+    for k in range(4):
+        rig.engine.signal(1, "inactive" if k % 2 else "active", None, "token:cam")
+        rig.run_ms(100)
+    assert "Cam:chatter" in rig.engine.faults
+    assert rig.relays[0] is False  # relays still follow: the last signal was inactive
+    rig.run_ms(11_000)
+    assert "Cam:chatter" not in rig.engine.faults
