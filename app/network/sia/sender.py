@@ -10,7 +10,8 @@ reports AlarmBridge's events to an alarm receiving centre as Contact ID.
   primary does not answer; each waits for its ACK. The DC-09 sequence number
   is made from the event's own seq, so every resend of an event, even after a
   restart, carries the same number. A NAK is answered by a resend with a fresh
-  timestamp (3 tries); a DUH means the receiver cannot use that message: it is
+  timestamp, corrected by the NAK's own (the receiver's clock) as DC-09 asks
+  (3 tries); a DUH means the receiver cannot use that message: it is
   not resent (logged, and counted as taken).
 * Encrypted (AES, CBC) when a key is set; :meth:`SiaSender.send_null` is the
   NULL supervision message, sent by :meth:`SiaSender.supervise` every
@@ -25,7 +26,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.events import Event, Kind
 from app.network.destination import Delivery, DeliveryError
@@ -73,8 +74,15 @@ def contact_id(event: Event, settings: SenderSettings) -> tuple[int, int, int] |
 class SiaSender:
     """One DC-09 destination (primary and backup receivers)."""
 
-    def __init__(self, settings: SenderSettings) -> None:
+    def __init__(
+        self,
+        settings: SenderSettings,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
+        self.now = now
+        self.offset = timedelta(0)  # the receiver's clock minus ours, from its last NAK
         self.last_error: str | None = None
         self.duh: list[int] = []  # event seqs a receiver could not use
         self._streams: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
@@ -164,9 +172,11 @@ class SiaSender:
 
     async def _exchange(self, peer: Peer, make: FrameMaker) -> str:
         reader, writer = await self._stream(peer)
+        where = (peer.host, peer.port)
         key = self.settings.key
         for _ in range(NAK_TRIES):
-            writer.write(make(datetime.now(UTC).replace(microsecond=0)).encode(key))
+            stamp = (self.now() + self.offset).replace(microsecond=0)
+            writer.write(make(stamp).encode(key))
             await writer.drain()
             raw = await asyncio.wait_for(reader.readuntil(b"\r"), self.settings.timeout_s)
             start = raw.find(b"\n")
@@ -177,6 +187,14 @@ class SiaSender:
                 return answer.id
             if answer.id != NAK:
                 raise FrameError("format", f"the receiver answered {answer.id}")
+            if answer.timestamp is not None:  # DC-09: take the receiver's time and resend
+                self.offset = answer.timestamp - self.now()
+                log.warning(
+                    "SIA: NAK from %s:%s, its clock is %+.0f s from ours",
+                    peer.host,
+                    peer.port,
+                    self.offset.total_seconds(),
+                )
         raise FrameError("nak", f"the receiver refused it {NAK_TRIES} times (NAK)")
 
     async def _stream(self, peer: Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

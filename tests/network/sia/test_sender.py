@@ -322,3 +322,36 @@ def test_null_messages_go_out_on_their_interval(peer: Peer) -> None:
     asyncio.run(go())
     nulls = peer.got(2)
     assert [(n["type"], n["sequence"]) for n in nulls] == [("NULL", "0001"), ("NULL", "0002")]
+
+
+def test_a_sender_with_a_wrong_clock_takes_the_time_from_the_nak() -> None:
+    """DC-09: a NAK carries the receiver's time; the sender resends with it."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.network.sia.receiver import SiaReceiver
+    from app.network.sia.settings import ReceiverSettings
+
+    applied: list[tuple[int, str, str]] = []
+
+    async def apply(virtual: int, action: str, source: str) -> None:
+        applied.append((virtual, action, source))
+
+    account = {"account": ACCOUNT, "zones": [{"zone": 1, "virtual": 2}]}
+    settings = {"host": "127.0.0.1", "port": 0, "udp": False, "accounts": [account]}
+    receiver = SiaReceiver(ReceiverSettings.model_validate(settings), apply)
+
+    async def go() -> None:
+        port, _ = await receiver.start()
+        peer = {"primary": {"host": "127.0.0.1", "port": port}, "account": ACCOUNT}
+        slow = SiaSender(
+            SenderSettings.model_validate(peer),
+            now=lambda: datetime.now(UTC) - timedelta(minutes=5),  # 5 minutes behind
+        )
+        await slow.deliver(_batch(MIXED[0]))
+        await slow.aclose()
+        await receiver.stop()
+        assert abs(slow.offset.total_seconds() - 300) < 5
+
+    asyncio.run(go())
+    assert receiver.refused == {"timestamp": 1}  # the first try, then taken
+    assert applied == [(2, "active", "sia:1234:130")]
