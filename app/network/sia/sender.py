@@ -172,7 +172,6 @@ class SiaSender:
 
     async def _exchange(self, peer: Peer, make: FrameMaker) -> str:
         reader, writer = await self._stream(peer)
-        where = (peer.host, peer.port)
         key = self.settings.key
         for _ in range(NAK_TRIES):
             stamp = (self.now() + self.offset).replace(microsecond=0)
