@@ -95,6 +95,15 @@ class SiaReceiver:
         self._udp: asyncio.DatagramTransport | None = None
         self._watch: asyncio.Task[None] | None = None
 
+    def status(self) -> dict[str, object]:
+        """For the network process's status: what was taken and refused, and why,
+        and which panels are silent."""
+        return {
+            "accepted": self.accepted,
+            "refused": dict(self.refused),
+            "silent": sorted(a for a, seen in self._seen.items() if seen.silent),
+        }
+
     # -- one frame ------------------------------------------------------------
 
     async def handle(self, raw: bytes, peer: str = "") -> bytes | None:

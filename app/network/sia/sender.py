@@ -89,6 +89,15 @@ class SiaSender:
         self._lock = asyncio.Lock()
         self._null_seq = 0
 
+    def status(self) -> dict[str, object]:
+        """For the network process's status: the last error, the events a receiver
+        could not use (DUH), the receiver's clock offset from its last NAK."""
+        return {
+            "last_error": self.last_error,
+            "duh": list(self.duh[-20:]),
+            "clock_offset_s": self.offset.total_seconds(),
+        }
+
     @property
     def name(self) -> str:
         return "sia"

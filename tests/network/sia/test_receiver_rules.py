@@ -61,6 +61,11 @@ def test_frames_it_cannot_use_get_duh_nak_or_no_answer() -> None:
     untimed = Frame(ADM_CID, 5, "5678", "A1", "0", cid_data("5678", 1, 130, 1, 3)).encode(KEY)
     assert _answer(receiver, untimed) == NAK
     assert receiver.refused == {"data": 2, "receiver": 1, "timestamp": 1}
+    assert receiver.status() == {
+        "accepted": 1,
+        "refused": {"data": 2, "receiver": 1, "timestamp": 1},
+        "silent": [],
+    }
 
     down = _receiver([], fail=True)
     restore = Frame(ADM_CID, 6, "1234", "A1", "0", cid_data("1234", 3, 130, 1, 3), timestamp=_now())
