@@ -48,7 +48,8 @@ deb: $(STAMP)
 deploy-tools:
 	@bash deploy/deb/install-tools.sh
 
-UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation
+UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation \
+	event-detail events-phone setup-form dashboard-viewer users-phone
 
 ## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/
 screenshots: $(STAMP) browser

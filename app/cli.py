@@ -9,13 +9,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from app import __version__
-from app.cli_log import emitter, idle_priority, print_event, verify_log
+from app.cli_log import UsageError, cmd_events, print_event
 from app.eventlog.database import EventLogError
 from app.instance import InstanceError, check_free
 from app.io.commands import (
@@ -34,12 +33,7 @@ from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from app.store import parse_config
 from app.text import check_name, printable
-from app.timefmt import parse_moment
 from hardware import PRESETS, HardwareError
-
-
-class UsageError(Exception):
-    pass
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -102,24 +96,33 @@ def cmd_sim(args: argparse.Namespace) -> int:
     contact = args.action in ("close", "open")
     if contact and args.n is None:
         raise UsageError(f"say which input: alarmbridge sim {args.action} N")
-    _client(args).send(Simulate(action=args.action, input=args.n if contact else None))
+    n = args.n if contact else None
+    _client(args).send(Simulate(action=args.action, input=n, user=args.user))
+    done = {"close": "closed", "open": "opened", "press": "pressed", "release": "released"}
+    what = f"input {args.n}'s contact" if contact else "the button"
+    print(f"simulated: {what} {done[args.action]}")
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     duration = None if args.seconds is None else round(args.seconds * 1000)
     _client(args).send(StartOutput(output=args.n, duration_ms=duration, user=args.user))
+    how = "until stopped" if args.seconds is None else f"for {args.seconds:g} s"
+    print(f"output {args.n} started {how}")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     if not _client(args).send(StopOutput(output=args.n, user=args.user)).changed:
         print(f"output {args.n} was not active: nothing to stop")
+    else:
+        print(f"output {args.n} stopped")
     return 0
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
     _client(args).send(Trigger(user=args.user))
+    print("manual trigger sent: the outputs do what the button is set to do")
     return 0
 
 
@@ -156,48 +159,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     for f in status["faults"]:
         print(f"  FAULT {printable(f['key'])}: {printable(f['message'])}")
-    return 0
-
-
-def _parse_time(text: str | None) -> int | None:
-    """UTC microseconds; the CLI reads a time without an offset as UTC."""
-    return None if text is None else parse_moment(text, UTC)
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
-
-    from app.eventlog.database import make_engine
-    from app.eventlog.queries import newest
-
-    settings = _settings(args)
-    if not settings.db_path.exists():
-        raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
-    if args.action == "verify":
-        if args.idle:
-            idle_priority()
-        return verify_log(settings.db_path)
-    db = make_engine(settings.db_path, read_only=True)
-    try:
-        page = newest(
-            db,
-            channel=args.channel,
-            kinds=args.kind or None,
-            since_us=_parse_time(args.since),
-            until_us=_parse_time(args.until),
-            limit=args.limit,
-        )
-    except OperationalError as exc:
-        raise UsageError(f"cannot read the event log at {settings.db_path}: {exc.orig}") from exc
-    finally:
-        db.dispose()
-    rows = [e.to_json() for e in reversed(page.events)]
-    emit = emitter(args, settings.tz)
-    for row in rows:
-        emit(row)
-    if args.follow:
-        for event in _client(args).subscribe():
-            emit(event)
     return 0
 
 
@@ -244,6 +205,11 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     from app.auth import setup_code
 
     settings = _settings(args)
+    if not settings.data_dir.is_dir() and not args.create:
+        raise UsageError(
+            f"there is no data directory {settings.data_dir}: give the appliance's own "
+            "--data-dir, or add --create to make a new one there"
+        )
     code = setup_code.current(settings.auth_db_path, settings.web_state_dir)
     if code is None:
         raise UsageError("setup is closed: this appliance has an admin already")
@@ -356,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", parents=[common, hw, net], help="run the io and web processes together"
     )
     run.set_defaults(func=cmd_run)
-    sim = sub.add_parser("sim", parents=[common], help="drive simulated pins")
+    sim = sub.add_parser("sim", parents=[common, user], help="drive simulated pins")
     sim.add_argument("action", choices=["close", "open", "press", "release"])
     sim.add_argument("n", nargs="?", type=int, help="input number (1-based)")
     sim.set_defaults(func=cmd_sim)
@@ -395,8 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=["input", "output", "operator", "config", "system", "fault", "security"],
     )
-    events.add_argument("--since", help="ISO time, UTC unless an offset is given")
-    events.add_argument("--until")
+    events.add_argument(
+        "--since", help="ISO time; without an offset in the appliance's time zone, as in the API"
+    )
+    events.add_argument("--until", help="ISO time (exclusive), read as --since is")
     events.add_argument("--limit", type=int, default=50)
     events.add_argument("-f", "--follow", action="store_true", help="then show new events live")
     fmt = events.add_mutually_exclusive_group()
@@ -411,9 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
     board = sub.add_parser("board", parents=[hw], help="show the pin map and config.txt lines")
     board.set_defaults(func=cmd_board)
-    sub.add_parser(
+    code = sub.add_parser(
         "setup-code", parents=[common], help="print the one-time code that claims the appliance"
-    ).set_defaults(func=cmd_setup_code)
+    )
+    code.add_argument(
+        "--create", action="store_true", help="make the data directory if it does not exist"
+    )
+    code.set_defaults(func=cmd_setup_code)
     firstboot = sub.add_parser(
         "firstboot",
         parents=[common],

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from app.exports import csv_header, csv_line, event_line
+from app.timefmt import parse_moment
+
+
+class UsageError(ValueError):
+    """A command used wrongly: one line saying how to use it."""
 
 
 def print_event(event: dict[str, Any]) -> None:
@@ -88,3 +93,67 @@ def emitter(args: argparse.Namespace, tz: tzinfo) -> Callable[[dict[str, Any]], 
 
         return row
     return print_event
+
+
+def _parse_time(text: str | None, tz: tzinfo) -> int | None:
+    """UTC microseconds; a time without an offset is in the appliance's time zone
+    (``ALARMBRIDGE_TIMEZONE``), as the API and the web pages read it."""
+    return None if text is None else parse_moment(text, tz)
+
+
+def _no_such_channel(db: Any, channel: str) -> str | None:
+    """A sentence if ``channel`` names nothing in the log or the configuration."""
+    from app.eventlog.queries import newest
+    from app.store import load_config
+
+    if newest(db, channel=channel, limit=1).events:
+        return None
+    config = load_config(db)
+    names = (
+        [] if config is None else [c.name for c in config.inputs] + [c.name for c in config.outputs]
+    )
+    if channel in names:
+        return None
+    known = f": the channels are {', '.join(names)}" if names else ""
+    return f"there is no channel named {channel!r} in the log or the configuration{known}"
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """``alarmbridge events``: show the log (newest last), or verify its hash chain."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.cli import _client, _settings
+    from app.eventlog.database import make_engine
+    from app.eventlog.queries import newest
+
+    settings = _settings(args)
+    if not settings.db_path.exists():
+        raise UsageError(f"no event log at {settings.db_path}: start 'alarmbridge io' first")
+    if args.action == "verify":
+        if args.idle:
+            idle_priority()
+        return verify_log(settings.db_path)
+    db = make_engine(settings.db_path, read_only=True)
+    try:
+        page = newest(
+            db,
+            channel=args.channel,
+            kinds=args.kind or None,
+            since_us=_parse_time(args.since, settings.tz),
+            until_us=_parse_time(args.until, settings.tz),
+            limit=args.limit,
+        )
+        if args.channel and not page.events and (problem := _no_such_channel(db, args.channel)):
+            raise UsageError(problem)
+    except OperationalError as exc:
+        raise UsageError(f"cannot read the event log at {settings.db_path}: {exc.orig}") from exc
+    finally:
+        db.dispose()
+    rows = [e.to_json() for e in reversed(page.events)]
+    emit = emitter(args, settings.tz)
+    for row in rows:
+        emit(row)
+    if args.follow:
+        for event in _client(args).subscribe():
+            emit(event)
+    return 0

@@ -84,6 +84,8 @@ class Engine(Arming, VirtualInputs):
         self._utc = clock.utc_us()  # the wall clock as of this tick: one answer per tick
         self._wall = WallClockWatch()
         self._after_step = False
+        # simulated pins: who changed a contact or pressed the button, until it is logged
+        self.simulated_by: dict[str, str] = {}
 
     # -- events ---------------------------------------------------------------
 
@@ -234,6 +236,8 @@ class Engine(Arming, VirtualInputs):
         """Log the state ``ch`` settled in, dated when its contact got there (or,
         put there by a configuration change, dated now)."""
         state = self._input_state(ch)
+        if cause is Cause.INPUT and ch.name in self.simulated_by:
+            source = f"{self.simulated_by.pop(ch.name)} (simulated)"
         if state == "alarm" and ch.cfg.kind is InputKind.ALARM and ch.cfg.enabled and not acts:
             state = "alarm-not-armed"
         if isinstance(ch, VirtualChannel):  # no contact: who signalled it
@@ -288,16 +292,18 @@ class Engine(Arming, VirtualInputs):
         if not ch.stable:
             return
         cfg = self.config.button
+        presser = self.simulated_by.pop("button", None)
+        source = "button" if presser is None else f"{presser} (simulated)"
         if cfg.action == "none":
             self._event(
                 Kind.OPERATOR,
                 "button-pressed",
                 Cause.BUTTON,
-                source="button",
+                source=source,
                 detail={"action": "none"},
             )
             return
-        self._manual_trigger(Cause.BUTTON, "button", now)
+        self._manual_trigger(Cause.BUTTON, source, now)
 
     def _manual_trigger(self, cause: Cause, source: str, now: int) -> None:
         cfg = self.config.button
@@ -390,6 +396,7 @@ class Engine(Arming, VirtualInputs):
                     dvr_channel=out.cfg.dvr_channel or None,
                     source=source,
                     detail={"relay": "energised" if energised else "released"}
+                    | ({"pulses": out.pulses} if not out.active and out.cfg.mode == "pulse" else {})
                     | ({"clock_step": True} if self._after_step else {}),
                 )
 

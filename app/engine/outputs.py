@@ -25,6 +25,16 @@ class OutputChannel:
     True
     >>> out.signal, out.update(100 * MS), out.signal
     (True, True, False)
+
+    In pulse mode it counts the pulses it gave, for the log:
+
+    >>> out = OutputChannel("O", OutputConfig(name="O", mode="pulse", hold="fixed",
+    ...                     hold_ms=1000, pulse_on_ms=100, pulse_off_ms=100))
+    >>> out.trigger("IN1", Cause.INPUT, now=0)
+    >>> for t in range(0, 1001, 100):
+    ...     _ = out.update(t * MS)
+    >>> out.active, out.pulses
+    (False, 5)
     """
 
     def __init__(self, name: str, cfg: OutputConfig) -> None:
@@ -42,6 +52,8 @@ class OutputChannel:
         self.signal = False
         self.cause = Cause.SYSTEM
         self.source: str | None = None
+        self.pulses = 0  # pulse mode: how many pulses the last activation gave
+        self._given = 0  # pulse mode: pulses of this activation so far (relay on-edges)
 
     @property
     def energised(self) -> bool:
@@ -136,10 +148,14 @@ class OutputChannel:
         if want and not self.active and now >= self.gap_until:
             self.active = True
             self.started_at = now
+            self._given = 0
         elif not want and self.active:
+            self.pulses = self._given
             self.active = False
             self.gap_until = now + self.cfg.min_off_ms * MS
-        self.signal = self._pattern(now)
+        signal, self.signal = self.signal, self._pattern(now)
+        if self.signal and not signal and self.cfg.mode == "pulse":
+            self._given += 1  # counted as the relay is driven: what the DVR saw
         return self.active != was
 
     def _pulse(self, now: int) -> tuple[bool, int | None]:

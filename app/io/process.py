@@ -332,6 +332,16 @@ class IoProcess:
         if self.sim is None:
             raise CommandError("simulation is only available on simulated pins (--pins mock)")
         sim, action = self.sim, command.action
+        if command.user and action != "release":  # the log names who did it, not "button"
+            n, user = command.input, command.user
+            engine = self.engine
+
+            def note() -> None:
+                names = [ch.name for ch in engine.inputs]
+                if n is None or 1 <= n <= len(names):
+                    engine.simulated_by["button" if n is None else names[n - 1]] = user
+
+            self.runner.call(note)
         if command.input is not None:  # close or open (the model checks)
             sim.set_contact(command.input, action == "close")
         else:

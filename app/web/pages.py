@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError
@@ -25,13 +23,13 @@ from app.io.protocol import ControlError
 from app.schedules import ALWAYS
 from app.schedules.model import DAY_NAMES, MAX_WINDOWS, WEEKDAYS
 from app.settings import Settings
-from app.timefmt import TimeFormatError, local_text, parse_moment, utc_iso
-from app.web.api.events import event_out, histogram
+from app.timefmt import TimeFormatError, local_text, utc_iso
+from app.web.api.events import event_out
 from app.web.api.schedules import SPANS, build_timeline
 from app.web.api.status import get_system
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
-from app.web.models import EventOut, Histogram
+from app.web.models import EventOut
 from app.web.security import require
 from app.web.timeline_view import timeline_view
 
@@ -116,136 +114,6 @@ async def inputs_page(request: Request, state: State) -> HTMLResponse:
 @router.get("/outputs", response_class=HTMLResponse)
 async def outputs_page(request: Request, state: State) -> HTMLResponse:
     return await _live_page(request, state, "outputs", config=True)
-
-
-@dataclass
-class Bar:
-    x: float
-    y: float
-    height: float
-    channel: str
-    colour: int
-    count: int
-    label: str
-
-
-@dataclass
-class Chart:
-    width: int
-    height: int
-    bars: list[Bar]
-    ticks: list[tuple[float, str]]
-    channels: list[tuple[str, int]]
-    peak: int
-    total: int
-    bar_width: float
-
-
-def chart(data: Histogram, width: int = 1000, height: int = 140) -> Chart:
-    """A stacked bar per bucket, one colour per channel, as SVG coordinates."""
-    colours = {name: n % 8 for n, name in enumerate(data.channels)}
-    totals = [sum(b.counts.values()) for b in data.buckets]
-    peak = max(totals, default=0) or 1
-    step = width / max(len(data.buckets), 1)
-    bars, ticks = [], []
-    every = 3 if len(data.buckets) <= 24 else 24
-    for index, bucket in enumerate(data.buckets):
-        x = index * step
-        top = float(height)
-        hour = bucket.start_local[11:16]
-        if index % every == 0:
-            ticks.append((x, hour if every == 3 else bucket.start_local[5:10]))
-        for name in data.channels:
-            n = bucket.counts.get(name, 0)
-            if not n:
-                continue
-            h = n / peak * (height - 4)
-            top -= h
-            label = f"{bucket.start_local[:16].replace('T', ' ')}: {name} {n}"
-            bars.append(Bar(x + 0.5, top, h, name, colours[name], n, label))
-    return Chart(
-        width,
-        height,
-        bars,
-        ticks,
-        [(name, colours[name]) for name in data.channels],
-        max(totals, default=0),
-        sum(totals),
-        max(step - 1, 0.5),
-    )
-
-
-@router.get("/events", response_class=HTMLResponse)
-async def events_page(
-    request: Request,
-    state: State,
-    channel: str | None = None,
-    kind: Annotated[list[str] | None, Query()] = None,
-    since: str | None = None,
-    until: str | None = None,
-    limit: int = 100,
-    cursor: str | None = None,
-    span: str = "24h",
-) -> HTMLResponse:
-    tz = state.settings.tz
-    problems = []
-    kinds = [k for k in kind or [] if k in set(Kind)] or None
-    window: dict[str, int | None] = {}
-    for key, text in (("since_us", since), ("until_us", until)):
-        try:
-            window[key] = parse_moment(text, tz) if text else None
-        except ValueError as exc:
-            problems.append(str(exc))
-            window[key] = None
-    limit = min(max(limit, 1), 1000)
-    page: list[EventOut] | None = None
-    next_cursor = None
-    error = None
-    try:
-        result = await asyncio.to_thread(
-            newest,
-            state.read_db(),
-            channel=channel or None,
-            kinds=kinds,
-            limit=limit,
-            cursor=cursor or None,
-            **window,
-        )
-        page = [event_out(e, tz) for e in result.events]
-        next_cursor = result.next_cursor
-    except (ApiError, ValueError) as exc:
-        error = getattr(exc, "message", str(exc))
-    span = span if span in ("24h", "7d") else "24h"
-    data, _ = await attempt(histogram(state, span))  # type: ignore[arg-type]
-    config, _ = await attempt(state.io(GetConfig()))
-    names = []
-    if config is not None:
-        names = [i["name"] for i in config["inputs"]] + [o["name"] for o in config["outputs"]]
-    filters = {
-        "channel": channel or "",
-        "kind": kinds or [],
-        "since": since or "",
-        "until": until or "",
-        "limit": limit,
-    }
-    export = {k: v for k, v in filters.items() if v and k != "limit"}
-    return render(
-        state,
-        request,
-        "events.html",
-        page="events",
-        events=page or [],
-        next_cursor=next_cursor,
-        error=error,
-        problems=problems,
-        filters=filters,
-        older_url=str(request.url.include_query_params(cursor=next_cursor or "")),
-        export_url="/api/v1/events/export?" + urlencode(export, doseq=True),
-        channels=names,
-        chart=None if data is None else chart(data),
-        span=span,
-        live=not cursor and not until,
-    )
 
 
 @router.get("/schedules", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ from datetime import tzinfo
 from typing import Any
 
 from app.timefmt import local_text, parse_moment
+from app.web.changes import change_summary
 
 _CAUSES = {
     "schedule": "its schedule",
@@ -56,7 +57,10 @@ def summary(event: dict[str, Any], tz: tzinfo) -> str:
         if detail.get("address"):
             text += (" " if text else "") + f"from {detail['address']}"
     elif kind == "config" and state == "changed":
-        text = "old and new values in the detail"
+        text = change_summary(detail, event.get("source"))
+    elif kind == "output" and state == "idle" and "pulses" in detail:
+        n = detail["pulses"]
+        text = f"after {n} pulse{'' if n == 1 else 's'}"
     if detail.get("clock_step") and not text.startswith("clock"):
         text = (text + "; " if text else "") + "after a clock step"
     return text

@@ -340,7 +340,8 @@ def test_the_running_appliance_obeys_the_schedule(appliance: Appliance, page: Pa
     out1 = page.locator('[data-output="1"]')
     expect(in1.locator('[data-field="armed"]')).to_have_text(re.compile(r"^no\b"))
     appliance.api("POST", "/api/v1/simulation/inputs/1", {"closed": True})
-    expect(in1).to_have_attribute("data-state", "alarm")
+    # in alarm but not armed: "disarmed", not a red ALARM (red means the DVR is told)
+    expect(in1).to_have_attribute("data-state", "disarmed")
     expect(in1.locator('[data-field="armed"]')).to_have_text(re.compile(r"^no\b"))
     events = appliance.api("GET", "/api/v1/events?channel=IN1&kind=input")["events"]
     assert "alarm-not-armed" in [e["state"] for e in events]

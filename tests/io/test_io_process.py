@@ -117,7 +117,7 @@ def test_button_and_trigger_are_logged_as_manual_triggers(io_proc: IoProc) -> No
     wait_for(lambda: len([e for e in _events(io_proc.data_dir, "--kind", "operator")]) == 2)
     ops = _events(io_proc.data_dir, "--kind", "operator")
     assert [(e["state"], e["cause"], e["source"]) for e in ops] == [
-        ("manual-trigger", "button", "button"),
+        ("manual-trigger", "button", "cli (simulated)"),  # a simulated press names who
         ("manual-trigger", "user", "bob"),
     ]
 

@@ -280,4 +280,4 @@ def test_without_the_io_process_the_api_says_so(client: TestClient, io: IoProces
     # The log is still readable: it is a file.
     assert client.get("/api/v1/events").status_code == 200
     page = client.get("/", headers={"accept": "text/html"})
-    assert page.status_code == 200 and "The io process is not answering" in page.text
+    assert page.status_code == 200 and "The relay controller is not answering" in page.text

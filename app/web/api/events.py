@@ -25,9 +25,9 @@ from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State, WholeNumber
-from app.web.errors import JSON_ERRORS
+from app.web.errors import JSON_ERRORS, ApiError
 from app.web.live import LiveItem
-from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, status_from_io
+from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, Problem, status_from_io
 from app.web.security import Principal, identify, still_valid
 from app.web.summary import summary
 
@@ -63,10 +63,15 @@ def event_out(event: Event, tz: tzinfo) -> EventOut:
 
 def _window(state: State, since: str | None, until: str | None) -> tuple[int | None, int | None]:
     tz = state.settings.tz
-    return (
-        None if since is None else parse_moment(since, tz),
-        None if until is None else parse_moment(until, tz),
-    )
+    start = None if since is None else parse_moment(since, tz)
+    end = None if until is None else parse_moment(until, tz)
+    if start is not None and end is not None and start >= end:
+        raise ApiError(
+            f"since ({since}) is not before until ({until}): nothing can match",
+            [Problem(field="since", message="must be before until")],
+            status=422,
+        )
+    return start, end
 
 
 @router.get("/events")

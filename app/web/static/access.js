@@ -54,6 +54,59 @@
     window.location.reload();
   });
 
+  handle("[data-set-password]", async function (form, v) {
+    samePasswords(v.password, v.again);
+    await AB.api("POST", "/api/v1/users/" + encodeURIComponent(v.name) + "/password", { password: v.password });
+    form.reset();
+    const ok = form.querySelector("[data-form-ok]");
+    ok.textContent = "New password set for " + v.name + "; their sessions have ended.";
+    ok.hidden = false;
+    loadUsers();
+  });
+
+  function fillUserChoice(users) {
+    const choice = document.querySelector("[data-user-choice]");
+    if (!choice) return;
+    const kept = choice.value;
+    choice.replaceChildren();
+    for (const u of users) {
+      const option = document.createElement("option");
+      option.value = u.name;
+      option.textContent = u.name + " (" + u.role + ")";
+      option.selected = u.name === kept;
+      choice.appendChild(option);
+    }
+  }
+
+  function pickForPassword(name) {
+    const form = document.querySelector("[data-set-password]");
+    if (!form) return;
+    form.elements.namedItem("name").value = name;
+    form.querySelector("[data-form-ok]").hidden = true;
+    form.scrollIntoView({ block: "center" });
+    form.elements.namedItem("password").focus();
+  }
+
+  const copy = document.querySelector("[data-copy-token]");
+  if (copy) {
+    copy.addEventListener("click", async function () {
+      const value = document.querySelector("[data-token-value]");
+      const said = document.querySelector("[data-copied]");
+      try {
+        await navigator.clipboard.writeText(value.textContent);
+        said.textContent = "Copied.";
+      } catch (err) {
+        // no clipboard (plain HTTP on another host): select it for Ctrl+C instead
+        const range = document.createRange();
+        range.selectNodeContents(value);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        said.textContent = "Selected: press Ctrl+C (the browser allows copying only over HTTPS).";
+      }
+    });
+  }
+
   function cell(text) {
     const td = document.createElement("td");
     td.textContent = text;
@@ -76,6 +129,7 @@
     const users = await AB.api("GET", "/api/v1/users");
     const body = table.tBodies[0];
     body.replaceChildren();
+    fillUserChoice(users);
     for (const u of users) {
       const tr = document.createElement("tr");
       tr.dataset.user = u.name;
@@ -102,6 +156,8 @@
       tr.appendChild(roleTd);
       tr.appendChild(cell(u.password_changed.slice(0, 16).replace("T", " ")));
       tr.appendChild(cell(String(u.sessions)));
+      const buttons = actionCell("Set password", () => pickForPassword(u.name));
+      tr.appendChild(buttons);
       tr.appendChild(
         actionCell("Remove", async function () {
           if (!window.confirm("Remove the user " + u.name + "?")) return;

@@ -1,52 +1,32 @@
 // Live event tables: new events appear at the top of every table marked
-// data-live-events="on" whose filters (channel, kinds) they match.
+// data-live-events="on" whose filters (channel, kinds) they match. A row is a
+// clone of the page's <template data-event-row> (the same markup the server
+// renders), filled in by its data-field names.
 "use strict";
 (function () {
   const AB = window.AB;
-
-  function cell(text, className) {
-    const td = document.createElement("td");
-    if (className) td.className = className;
-    td.textContent = text;
-    return td;
-  }
+  const template = document.querySelector("template[data-event-row]");
 
   function row(e) {
-    const tr = document.createElement("tr");
+    const tr = template.content.firstElementChild.cloneNode(true);
+    const field = (name) => tr.querySelector('[data-field="' + name + '"]');
     tr.dataset.seq = e.seq;
     tr.className = "kind-" + e.kind + " new";
-    tr.appendChild(cell(String(e.seq), "num"));
-    const when = document.createElement("td");
-    const time = document.createElement("time");
+    const seq = field("seq");
+    seq.href = "/events/" + e.seq;
+    seq.textContent = String(e.seq);
+    const time = field("time");
     time.dateTime = e.utc;
     time.title = e.utc;
     time.textContent = AB.clock(e);
-    when.appendChild(time);
-    if (!e.clock_synced) {
-      const flag = document.createElement("span");
-      flag.className = "flag";
-      flag.title = "The clock was not yet synchronised when this happened";
-      flag.textContent = "unsynced";
-      when.appendChild(document.createTextNode(" "));
-      when.appendChild(flag);
-    }
-    tr.appendChild(when);
-    tr.appendChild(cell(e.kind));
-    tr.appendChild(cell(e.channel || "—"));
-    const state = document.createElement("td");
-    const strong = document.createElement("strong");
-    strong.textContent = e.state;
-    state.appendChild(strong);
-    if (e.summary) {
-      const small = document.createElement("small");
-      small.className = "summary";
-      small.textContent = e.summary;
-      state.appendChild(document.createElement("br"));
-      state.appendChild(small);
-    }
-    tr.appendChild(state);
-    tr.appendChild(cell(e.cause + (e.source ? ": " + e.source : "")));
-    tr.appendChild(cell(e.dvr_channel || ""));
+    field("unsynced").hidden = e.clock_synced;
+    field("kind").textContent = e.kind;
+    field("channel").textContent = e.channel || "—";
+    field("state").textContent = e.state;
+    field("summary").textContent = e.summary || "";
+    field("summary").hidden = !e.summary;
+    field("cause").textContent = e.cause + (e.source ? ": " + e.source : "");
+    field("dvr_channel").textContent = e.dvr_channel || "";
     return tr;
   }
 
@@ -60,7 +40,7 @@
     const e = ev.detail;
     document.querySelectorAll('table[data-live-events="on"]').forEach(function (table) {
       const body = table.tBodies[0];
-      if (!matches(table, e) || body.querySelector('[data-seq="' + e.seq + '"]')) return;
+      if (!template || !matches(table, e) || body.querySelector('[data-seq="' + e.seq + '"]')) return;
       body.insertBefore(row(e), body.firstChild);
       const max = Number(table.dataset.maxRows || 0);
       while (max > 0 && body.rows.length > max) body.deleteRow(-1);

@@ -98,6 +98,7 @@
       const title = form.querySelector("[data-title]");
       if (title && result.name) title.textContent = result.name;
       if (saved) saved.textContent = "Saved and applied at " + new Date().toLocaleTimeString() + ".";
+      markChanged(form, false);
     } catch (err) {
       if (err.problems && err.problems.length) {
         for (const p of err.problems) showError(form, p.field || "", p.message);
@@ -109,13 +110,38 @@
     }
   }
 
+  // A changed form is marked until it is saved: the page warns before it is left
+  // (page.js), and the form says so beside its Save button.
+  function markChanged(form, changed) {
+    if (changed) form.dataset.changed = "";
+    else delete form.dataset.changed;
+    let badge = form.querySelector("[data-unsaved]");
+    if (!badge && changed) {
+      badge = document.createElement("span");
+      badge.className = "badge dirty";
+      badge.dataset.unsaved = "";
+      badge.textContent = "unsaved changes";
+      const actions = form.querySelector(".actions");
+      if (actions) actions.appendChild(badge);
+    }
+    if (badge) badge.hidden = !changed;
+  }
+
   // For other pages' forms (schedules.js): the same checks and error display.
   AB.forms = { clearErrors, showError, checkField };
 
   document.querySelectorAll("form[data-config]").forEach(function (form) {
     showWhen(form);
-    form.addEventListener("change", () => showWhen(form));
-    form.addEventListener("input", (ev) => checkField(form, ev.target));
+    form.addEventListener("change", function () {
+      showWhen(form);
+      markChanged(form, true);
+    });
+    form.addEventListener("input", function (ev) {
+      checkField(form, ev.target);
+      markChanged(form, true);
+      const saved = form.querySelector("[data-saved]");
+      if (saved) saved.textContent = "";
+    });
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       save(form);
@@ -126,7 +152,7 @@
   document.addEventListener("ab:status", function (ev) {
     for (const i of ev.detail.inputs) {
       const badge = document.querySelector('[data-live-input="' + i.number + '"]');
-      if (badge) badge.textContent = i.contact + ", " + (i.alarm ? "ALARM" : "normal");
+      if (badge) badge.textContent = i.contact + ", " + AB.inputWord(i);
     }
   });
 

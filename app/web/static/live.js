@@ -31,7 +31,7 @@
     const text = banner.querySelector("[data-io-error]");
     if (text) text.textContent = message || "";
     banner.hidden = false;
-    setLive("bad", "io process down");
+    setLive("bad", "relay controller down");
   }
 
   function connect() {

@@ -17,8 +17,10 @@
   function renderInput(i) {
     const card = document.querySelector('[data-input="' + i.number + '"]');
     if (!card) return;
-    card.dataset.state = !i.enabled ? "disabled" : i.alarm ? "alarm" : "normal";
-    setText(field(card, "state"), !i.enabled ? "disabled" : i.alarm ? "ALARM" : "normal");
+    const shown = AB.inputState(i);
+    card.dataset.state = shown.state;
+    setText(field(card, "state"), shown.word);
+    setText(field(card, "why"), shown.why);
     setText(field(card, "contact"), i.contact);
     setText(field(card, "contact_type"), i.contact_type);
     setText(field(card, "kind"), i.kind);
@@ -68,17 +70,27 @@
   function renderFaults(faults) {
     const list = document.querySelector("[data-fault-list]");
     if (!list) return;
+    const template = document.querySelector("template[data-fault-item]");
     list.replaceChildren();
     for (const f of faults) {
-      const item = document.createElement("li");
-      const key = document.createElement("strong");
-      key.textContent = f.key;
-      item.appendChild(key);
-      item.appendChild(document.createTextNode(": " + f.message));
+      const item = template.content.firstElementChild.cloneNode(true);
+      item.querySelector('[data-field="key"]').textContent = f.key;
+      item.querySelector('[data-field="message"]').textContent = f.message;
       list.appendChild(item);
     }
     const none = document.querySelector("[data-no-faults]");
     if (none) none.hidden = faults.length > 0;
+  }
+
+  // The io process cannot be reached: what the cards showed may no longer be true.
+  function unknown() {
+    deadlines.clear();
+    document.querySelectorAll("[data-input], [data-output]").forEach(function (card) {
+      card.dataset.state = "unknown";
+      setText(field(card, "state"), "unknown");
+      setText(field(card, "time_left"), "—");
+    });
+    document.querySelectorAll("[data-action]").forEach((n) => (n.disabled = true));
   }
 
   function render(status) {
@@ -180,5 +192,6 @@
     });
   }
   document.addEventListener("ab:status", (ev) => render(ev.detail));
+  document.addEventListener("ab:io-down", unknown);
   window.setInterval(tick, 200);
 })();
