@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest browser screenshots clean bench bench-full bench-smoke faults
-.PHONY: deb deploy-tools
+.PHONY: deb deploy-tools mqtt-broker rtsp-peer
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AlarmBridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -29,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser deploy-tools
+pytest: $(STAMP) browser deploy-tools mqtt-broker rtsp-peer
 	$(BIN)/pytest
 
 # browser: Debian's Chromium for tests/browser (Playwright's own download is unreachable).
@@ -37,11 +37,22 @@ pytest: $(STAMP) browser deploy-tools
 browser:
 	@bash tests/browser/install-chromium.sh
 
+# mqtt-broker: Debian's mosquitto and mosquitto-clients for tests/network (a real broker and
+# an independent subscriber). Installs them with apt-get when root (CI); otherwise says how,
+# and those tests are skipped (ALARMBRIDGE_REQUIRE_MQTT=1 makes that a failure).
+mqtt-broker:
+	@bash tests/network/install-mosquitto.sh
+
 # -- the Debian package (deploy/deb/) ----------------------------------------------
 ## deb: dist/alarmbridge_<version>_<arch>.deb; `make deb ARCH=arm64` for a Pi (no emulation)
 deb: $(STAMP)
 	@command -v dpkg-deb >/dev/null || bash deploy/deb/install-tools.sh
 	ARCH=$(or $(ARCH),amd64) PYTHON=$(BIN)/python bash deploy/deb/build.sh
+
+# rtsp-peer: GStreamer's RTSP server, a live camera stream for tests/evidence.
+# Installs it with apt-get when root (CI); otherwise says how, and those tests are skipped.
+rtsp-peer:
+	@bash tests/evidence/install-gstreamer.sh
 
 # deploy-tools: dpkg-deb, systemd-analyze, debootstrap and systemd-nspawn for tests/deploy.
 # Installs them with apt-get when root (CI); otherwise says how, and those tests are skipped.

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from app import __version__
 from app.cli_log import UsageError, cmd_events, print_event
+from app.cli_network import add_parser as add_network_parser
 from app.eventlog.database import EventLogError
 from app.instance import InstanceError, check_free
 from app.io.commands import (
@@ -54,7 +55,8 @@ def cmd_io(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Both processes under a small supervisor: what `make run` starts."""
+    """The io, network and web processes under a small supervisor: what `make run`
+    starts (in that order; they stop in the reverse one, io last)."""
     from app.supervisor import Child, Supervisor
 
     settings = _settings(args)
@@ -78,8 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"Open {settings.local_url}/ in a browser. Stop with Ctrl-C. Live events:",
         flush=True,
     )
+    delivery = [] if settings.network_dir is None else ["--network-dir", str(settings.network_dir)]
     children = [
         Child("io", [*cli, "io", *where, *hardware, "--print-events"]),
+        Child("network", [*cli, "network", "run", *where, *delivery]),
         Child("web", [*cli, "web", *where, *network]),
     ]
     return Supervisor(children).run()
@@ -319,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", parents=[common, net], help="run the web process (UI and API)")
     web.set_defaults(func=cmd_web)
     run = sub.add_parser(
-        "run", parents=[common, hw, net], help="run the io and web processes together"
+        "run", parents=[common, hw, net], help="run the io, network and web processes together"
     )
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", parents=[common, user], help="drive simulated pins")
@@ -415,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the new password from stdin"
     )
     users.set_defaults(func=cmd_users)
+    add_network_parser(sub, common, _settings)
     return parser
 
 

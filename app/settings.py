@@ -97,6 +97,49 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # -- the network process (docs/integrations.md) ---------------------------------
+    network_dir: Path | None = Field(
+        default=None,
+        description="the network process's own files: its outbox (network.db), the device "
+        "id and its status socket (default: data_dir; '/var/lib/alarmbridge-network' on the "
+        "Pi, so it needs no write access to the event log)",
+    )
+    mqtt_url: SecretStr | None = Field(
+        default=None,
+        description="MQTT broker: mqtt://user:pass@host:1883 or mqtts://... (TLS); unset: no MQTT",
+    )
+    mqtt_prefix: str | None = Field(
+        default=None, description="topic prefix (default alarmbridge/<device id>)"
+    )
+    mqtt_discovery: bool = Field(default=True, description="Home Assistant MQTT discovery")
+    mqtt_discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) to check an mqtts:// broker with"
+    )
+    mqtt_commands: bool = Field(
+        default=False,
+        description="accept commands over MQTT (start/stop an output, the trigger): off unless "
+        "set; they act as an operator, logged as mqtt:<client id>",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="POST every event here, signed (Standard Webhooks)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_ + base64 of 24 bytes or more (signs each webhook)"
+    )
+    webhook_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="only these event kinds (default: every kind)"
+    )
+    webhook_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="only these channels (default: every channel)"
+    )
+    backlog_fault_s: float = Field(
+        default=300.0,
+        ge=5,
+        le=7 * 86400,
+        description="a destination whose oldest undelivered event is older than this raises "
+        "a fault",
+    )
     # -- e-mail (app/network/mail.py; docs/integrations.md) --------------------------
     smtp_url: SecretStr | None = Field(
         default=None,
@@ -136,7 +179,14 @@ class Settings(BaseSettings):
             ) from None
         return name
 
-    @field_validator("allowed_hosts", "trusted_proxies", "mail_to", mode="before")
+    @field_validator(
+        "allowed_hosts",
+        "trusted_proxies",
+        "mail_to",
+        "webhook_kinds",
+        "webhook_channels",
+        mode="before",
+    )
     @classmethod
     def _host_list(cls, value: object) -> object:
         """``ALARMBRIDGE_ALLOWED_HOSTS=cctv.lan,bridge.example`` (a comma-separated list)"""
@@ -179,6 +229,19 @@ class Settings(BaseSettings):
     @property
     def socket_path(self) -> Path:
         return self.data_dir / "io.sock"
+
+    @property
+    def network_state_dir(self) -> Path:
+        """The network process's own files (``network_dir``, else ``data_dir``)."""
+        return self.data_dir if self.network_dir is None else self.network_dir
+
+    @property
+    def network_db_path(self) -> Path:
+        return self.network_state_dir / "network.db"
+
+    @property
+    def network_socket_path(self) -> Path:
+        return self.network_state_dir / "network.sock"
 
     def board_spec(self) -> BoardSpec:
         """The board to open: a preset, or the custom map in ``board_file``."""

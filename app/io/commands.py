@@ -215,20 +215,6 @@ class Signal(Command[Changed]):
         return self
 
 
-class NetworkFault(Command[None]):
-    """null. The network process's faults (a destination's backlog grown old, events
-    the log removed before a destination got them, a SIA DC-09 panel that missed its
-    poll interval): raised or cleared on channel `network`, logged once per change.
-    Sending the same state again changes nothing"""
-
-    cmd = "network-fault"
-    code: FaultCode = Field(description="e.g. `mqtt-backlog`")
-    active: bool = Field(description="true: raise it; false: clear it")
-    message: Annotated[Text, Field(max_length=300)] = Field(
-        default="", description="what is wrong, for a person"
-    )
-
-
 class GetConfig(Command[dict[str, Any]]):
     """the configuration document"""
 
@@ -283,6 +269,20 @@ class ClearFault(Command[None]):
     user: Who = _USER
 
 
+class NetworkFault(Command[None]):
+    """null. The network process's faults (a destination's backlog grown old, events
+    the log removed before a destination got them, a SIA DC-09 panel that missed its
+    poll interval): raised or cleared on channel `network`, logged once per change.
+    Sending the same state again changes nothing"""
+
+    cmd = "network-fault"
+    code: FaultCode = Field(description="e.g. `mqtt-backlog`")
+    active: bool = Field(description="true: raise it; false: clear it")
+    message: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="what is wrong, for a person"
+    )
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -299,13 +299,13 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         Trigger,
         Simulate,
         Signal,
-        NetworkFault,
         GetConfig,
         ClearFault,
         SetConfig,
         Reload,
         GetBoard,
         SecurityEvent,
+        NetworkFault,
         Subscribe,
     )
 }

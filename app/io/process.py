@@ -270,13 +270,13 @@ class IoProcess:
             Trigger.cmd: self._trigger,
             Simulate.cmd: self._simulate,
             Signal.cmd: self._signal,
-            NetworkFault.cmd: self._network_fault,
             GetConfig.cmd: lambda _: self.engine.config.model_dump(mode="json"),
             SetConfig.cmd: self._set_config,
             Reload.cmd: lambda _: self._reload(),
             GetBoard.cmd: lambda _: self._board(),
             SecurityEvent.cmd: self._security,
             ClearFault.cmd: self._clear_fault,
+            NetworkFault.cmd: self._network_fault,
         }
 
     def _board(self) -> dict[str, Any]:
@@ -353,12 +353,6 @@ class IoProcess:
         k, action, pulse_s, user = command.virtual, command.action, command.pulse_s, command.user
         return Changed(changed=self._act(lambda: self.engine.signal(k, action, pulse_s, user)))
 
-    def _network_fault(self, command: NetworkFault) -> None:
-        """A fault of the network process (docs/integrations.md): on channel network."""
-        key, active = f"network:{command.code}", command.active
-        message = command.message or command.code
-        self._act(lambda: self.engine.set_fault(key, active, message))
-
     def _set_config(self, command: SetConfig) -> Changed:
         new, user = command.config, command.user
         problems = new.fits(self.board.spec)
@@ -405,6 +399,12 @@ class IoProcess:
         self.runner.call(
             lambda: self.engine.set_fault(key, False, f"cleared by {user}", cleared_by=user)
         )
+
+    def _network_fault(self, command: NetworkFault) -> None:
+        """A fault of the network process (docs/integrations.md): on channel network."""
+        key, active = f"network:{command.code}", command.active
+        message = command.message or command.code
+        self._act(lambda: self.engine.set_fault(key, active, message))
 
     def _reload(self) -> None:
         self._check_deadline()

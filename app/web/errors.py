@@ -36,6 +36,11 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 
 #: the errors particular routes give, listed on each with :func:`answers`
 ROUTE_ERRORS: dict[int, dict[str, Any]] = {
+    502: {
+        "model": ErrorOut,
+        "description": "a destination of the network process did not take the test message "
+        "(the error says what its peer answered)",
+    },
     400: {
         "model": ErrorOut,
         "description": "the io process refused the request, or an API token asked for what "

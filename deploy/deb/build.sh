@@ -130,7 +130,7 @@ say "venv filled"
 say "byte-compiled"
 install -D -m 0755 "$here/alarmbridge.sh" "$pkg/usr/bin/alarmbridge"
 install -D -m 0755 "$here/alarmbridge_update.py" "$pkg/usr/sbin/alarmbridge-update"
-for unit in io web firstboot setup-code; do
+for unit in io network web firstboot setup-code; do
     install -D -m 0644 "$here/alarmbridge-$unit.service" \
         "$pkg/lib/systemd/system/alarmbridge-$unit.service"
 done

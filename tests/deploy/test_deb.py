@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from tests.deploy.conftest import DEB_DIR, REPO, BuildDeb, debian_version, need_tools
 
 SITE = "opt/alarmbridge/venv/lib/python3.11/site-packages"
-UNITS = ["io", "web", "firstboot", "setup-code"]
+UNITS = ["io", "network", "web", "firstboot", "setup-code"]
 ELF_MACHINE = {"amd64": 0x3E, "arm64": 0xB7}  # e_machine: EM_X86_64, EM_AARCH64
 LOCK_LINE = re.compile(
     r"^(?P<name>[a-z0-9-]+)==(?P<version>[A-Za-z0-9.+!-]+) --hash=sha256:[0-9a-f]{64}  # \S+\.whl$"

@@ -146,11 +146,11 @@ class Container:
         return dict(json.loads(result.stdout))
 
     def wait_active(self, timeout: float = 60) -> None:
-        units = ["alarmbridge-io.service", "alarmbridge-web.service"]
+        units = ["alarmbridge-io.service", "alarmbridge-network.service", "alarmbridge-web.service"]
         deadline = time.monotonic() + timeout
         while True:
             states = self.run("systemctl", "is-active", *units, check=False).stdout.split()
-            if states == ["active", "active"]:
+            if states == ["active"] * len(units):
                 break
             if time.monotonic() > deadline:
                 journal = self.run("journalctl", "--no-pager", "-n", "60", check=False).stdout
@@ -319,6 +319,21 @@ def test_installed_package_boots_and_serves(container: Container, admin_cookie: 
     assert re.search(rf"^Uid:\s+{web_uid}\s", web_status, re.M)
     assert re.search(r"^CapAmb:\s+0000000000000400$", web_status, re.M)  # NET_BIND_SERVICE
 
+    # The network process: its own user, in group alarmbridge (the log, read-only), no
+    # GPIO; its status socket reached by the CLI as root (which drops to the web user).
+    net_pid = container.run(
+        "systemctl", "show", "-P", "MainPID", "alarmbridge-network"
+    ).stdout.strip()
+    net_status = container.run("cat", f"/proc/{net_pid}/status").stdout
+    net_uid, _ = container.ids("alarmbridge-network")
+    assert re.search(rf"^Uid:\s+{net_uid}\s", net_status, re.M), net_status
+    net_groups = re.search(r"^Groups:\s*(.*)$", net_status, re.M)
+    assert net_groups and str(container.gid("alarmbridge")) in net_groups[1].split()
+    assert str(container.gid("gpio")) not in net_groups[1].split()
+    shown = container.run("alarmbridge", "network", "status", "--json", check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["device_id"].startswith("ab-")
+
     # Files the CLI made as root belong to the web user (the wrapper drops to it).
     auth = (container.root / "var/lib/alarmbridge-web/auth.db").stat()
     assert auth.st_uid == web_uid and auth.st_mode & 0o077 == 0
@@ -380,7 +395,7 @@ def test_installed_package_boots_and_serves(container: Container, admin_cookie: 
         "--man=no",
         *(
             f"/lib/systemd/system/alarmbridge-{u}.service"
-            for u in ("io", "web", "firstboot", "setup-code")
+            for u in ("io", "network", "web", "firstboot", "setup-code")
         ),
         check=False,
     )

@@ -51,13 +51,13 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "trigger",
         "sim",
         "signal",
-        "network-fault",
         "config-get",
         "config-set",
         "reload",
         "board",
         "security",
         "fault-clear",
+        "network-fault",
         "subscribe",
     }
     start = StartOutput(output=3, duration_ms=5000, user="ann")
@@ -67,6 +67,12 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
     )
     assert parse("stop", {"output": 1}) == StopOutput(output=1, user="local")  # as before
     assert parse("sim", {"action": "close", "input": 1}) == Simulate(action="close", input=1)
+
+
+def test_a_network_fault_names_its_code_and_state() -> None:
+    assert "code must match" in refused("network-fault", code="Not A Code", active=True)
+    assert "active must be a valid boolean" in refused("network-fault", code="mqtt-x", active=1)
+    assert "active is required" in refused("network-fault", code="mqtt-x")
 
 
 def test_a_switch_or_a_string_is_not_a_number() -> None:

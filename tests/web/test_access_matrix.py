@@ -86,6 +86,10 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/events/export"): VIEWER,
     ("GET", "/api/v1/events/histogram"): VIEWER,
     ("GET", "/api/v1/events/stream"): VIEWER,
+    # the network process's destinations: everyone reads, an admin tests and replays
+    ("GET", "/api/v1/integrations"): VIEWER,
+    ("POST", "/api/v1/integrations/{name}/test"): ADMIN,
+    ("POST", "/api/v1/integrations/{name}/replay"): ADMIN,
     # users and API tokens: admins only, reading included
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
@@ -261,7 +265,8 @@ def test_route_by_caller(appliance: Appliance, method: str, path: str, caller: s
 
 # -- the HTML pages ----------------------------------------------------------------------
 
-PAGES = ["/", "/inputs", "/outputs", "/schedules", "/events", "/system", "/simulation"]
+PAGES = ["/", "/inputs", "/outputs", "/schedules", "/events", "/integrations", "/system"]
+PAGES += ["/simulation"]
 PAGES += ["/docs", "/account", "/users"]
 HTML = {"Accept": "text/html"}
 

@@ -34,6 +34,11 @@ each route is a subtest here, with schemathesis's strategies and checks.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +52,7 @@ from schemathesis.python import asgi
 
 from app.auth.store import AuthStore
 from app.io.process import IoProcess
+from app.network.client import NetworkClient, NetworkError
 from app.settings import Settings
 from app.web import create_app
 from tests.web.conftest import ADMIN
@@ -73,8 +79,39 @@ def as_int(value: object) -> int | None:
         return None
 
 
+@pytest.fixture
+def network(settings: Settings, io: IoProcess) -> Iterator[None]:
+    """The network process (no destination configured), so /api/v1/integrations has
+    someone to ask; without it, test and replay answer 503 (documented for every route)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ALARMBRIDGE_MQTT", "ALARMBRIDGE_WEBHOOK", "ALARMBRIDGE_SMTP"))
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "network", "run", "--data-dir", str(settings.data_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = NetworkClient(settings.network_socket_path, timeout=2)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.status()
+                break
+            except NetworkError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no network process"
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 def test_no_request_makes_a_server_error_or_breaks_the_document(
-    settings: Settings, io: IoProcess, admin_token: str, subtests: pytest.Subtests
+    settings: Settings, io: IoProcess, network: None, admin_token: str, subtests: pytest.Subtests
 ) -> None:
     store = AuthStore(settings.auth_db_path)
     try:

@@ -163,7 +163,7 @@ def mode(path: Path) -> int:
 def test_run_makes_its_directories_and_files_private(tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
     log = tmp_path / "run.log"
-    wanted = ["alarmbridge.db", "auth.db", "setup-code", "io.sock"]
+    wanted = ["alarmbridge.db", "auth.db", "setup-code", "io.sock", "network.sock", "device-id"]
     proc = start(
         ["run", "--pins", "mock", "--data-dir", str(data), "--port", str(free_port())],
         log,

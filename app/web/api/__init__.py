@@ -4,14 +4,23 @@ needs at least the viewer role; writes name the role they need (security.py)."""
 from fastapi import APIRouter, Depends
 
 from app.auth.store import Role
-from app.web.api import actions, auth, config, events, schedules, status, virtual
+from app.web.api import (
+    actions,
+    auth,
+    config,
+    events,
+    integrations,
+    schedules,
+    status,
+    virtual,
+)
 from app.web.errors import COMMON_ERRORS
 from app.web.security import require
 
 router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(auth.public)
 protected = APIRouter(dependencies=[Depends(require(Role.VIEWER))])
-for module in (status, config, schedules, actions, events, virtual):
+for module in (status, config, schedules, actions, events, integrations, virtual):
     protected.include_router(module.router)
 protected.include_router(auth.router)
 router.include_router(protected)

@@ -1,0 +1,87 @@
+"""``alarmbridge network``: run the network process (MQTT, webhooks), or ask it for its
+status, a test message, or a replay (docs/integrations.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+
+
+def _when(utc_us: int | None) -> str:
+    if utc_us is None:
+        return "never"
+    return datetime.fromtimestamp(utc_us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cmd_network(
+    args: argparse.Namespace, settings: Callable[[argparse.Namespace], Settings]
+) -> int:
+    from app.network.client import NetworkClient
+
+    s = settings(args)
+    if args.action == "run":
+        from app.network.process import run_network
+
+        return run_network(s)
+    client = NetworkClient(s.network_socket_path, timeout=30.0 if args.action == "test" else 5.0)
+    if args.action == "status":
+        status = client.status()
+        if args.json:
+            print(json.dumps(status.model_dump(), indent=2))
+            return 0
+        stream = "live" if status.stream else f"down ({status.stream_error}); polling the log"
+        print(f"device {status.device_id}; io stream {stream}")
+        for d in status.destinations:
+            print(
+                f"{d.name}: {'connected' if d.connected else 'NOT connected'}, "
+                f"last delivered {d.last_delivered_seq or '-'} "
+                f"at {_when(d.last_delivered_utc_us)}, "
+                f"backlog {d.backlog}"
+                + (f" (oldest {_when(d.oldest_undelivered_utc_us)})" if d.backlog else "")
+                + (f", last error: {d.last_error}" if d.last_error else "")
+                + (f", LOST {d.lost['from']}..{d.lost['to']}" if d.lost else "")
+            )
+        if not status.destinations:
+            print("no destination configured")
+        return 0
+    if not args.name:
+        raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")
+    if args.action == "test":
+        client.test(args.name)
+        print(f"{args.name}: test sent")
+        return 0
+    if args.from_seq is None:
+        raise ValueError("say from which seq: alarmbridge network replay NAME --from SEQ")
+    client.replay(args.name, args.from_seq)
+    print(f"{args.name}: sending again from seq {args.from_seq}")
+    return 0
+
+
+def add_parser(
+    sub: Any, common: argparse.ArgumentParser, settings: Callable[[argparse.Namespace], Settings]
+) -> None:
+    network = sub.add_parser(
+        "network",
+        parents=[common],
+        help="run the network process (MQTT, webhooks), or see and steer its delivery",
+    )
+    network.add_argument(
+        "action",
+        nargs="?",
+        choices=["run", "status", "test", "replay"],
+        default="run",
+        help="run (default), status, test NAME, replay NAME --from SEQ",
+    )
+    network.add_argument("name", nargs="?", help="a destination: mqtt, webhook")
+    network.add_argument("--from", dest="from_seq", type=int, help="replay from this seq")
+    network.add_argument(
+        "--network-dir", type=Path, help="the network process's own files (default: the data dir)"
+    )
+    network.add_argument("--json", action="store_true", help="status as JSON")
+    network.set_defaults(func=lambda args: cmd_network(args, settings))

@@ -1,0 +1,12 @@
+"""Network actions: tell a recorder or VMS about an alarm over IP (issue #20).
+
+A network action is linked to an input like a relay is: it has an "on alarm" and
+an "on clear" request. :mod:`.model` describes the configuration (one model per
+vendor), :mod:`.wire` turns one phase of one action into the exact request the
+vendor documents, and :mod:`.send` sends it with authentication, a timeout and
+retries, returning an :class:`~.send.ActionResult` for the event log.
+
+Status: the configuration, the requests and the sending are built and tested
+against in-test peers that check each documented request; the delivery process
+does not start them yet (no linkage in the io configuration, no UI).
+"""

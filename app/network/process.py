@@ -1,0 +1,213 @@
+"""The network process (``alarmbridge network``): delivery to the configured
+destinations, and its status socket.
+
+An asyncio process. It reads the committed log (live from the io socket's stream,
+catch-up read-only from the database: app.network.source), keeps one durable cursor
+per destination in its own SQLite file (app.network.outbox), runs one delivery loop
+per destination (app.network.delivery), and answers ``status``, ``test NAME`` and
+``replay NAME from_seq`` on ``network.sock`` (app.network.client). It writes nothing
+in the event log: faults and losses go to the io process (``network-fault``), and
+MQTT commands too, as an operator's actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.io.commands import NetworkFault
+from app.io.notify import Notifier
+from app.io.protocol import MAX_LINE, Client, encode
+from app.network.apprise_dest import apprise_destination
+from app.network.checks import check, secret
+from app.network.delivery import DeliveryLoop, describe
+from app.network.destination import DeliveryError, Destination
+from app.network.device import device_id
+from app.network.mail import mail_destination
+from app.network.mqtt import MqttDestination, MqttSettings
+from app.network.outbox import Outbox
+from app.network.source import EventSource
+from app.network.webhook import WebhookDestination
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def destinations(settings: Settings, device: str, io: Client) -> list[Destination]:
+    """The destinations the settings configure, in a fixed order."""
+    found: list[Destination] = []
+    if mqtt_url := secret(settings.mqtt_url):
+        mqtt = MqttSettings(
+            url=mqtt_url,
+            device_id=device,
+            prefix=(settings.mqtt_prefix or f"alarmbridge/{device}").rstrip("/"),
+            discovery=settings.mqtt_discovery,
+            discovery_prefix=settings.mqtt_discovery_prefix,
+            ca_file=settings.mqtt_ca_file,
+            commands=settings.mqtt_commands,
+        )
+        found.append(MqttDestination(mqtt, io))
+    if settings.webhook_url:
+        found.append(
+            WebhookDestination(
+                settings.webhook_url,
+                secret(settings.webhook_secret),
+                device,
+                kinds=settings.webhook_kinds,
+                channels=settings.webhook_channels,
+            )
+        )
+    # e-mail and Apprise (app/network/mail.py, apprise_dest.py): a wrong setting is
+    # a clear error (MailConfigError, AppriseConfigError) that stops this process only
+    for made in (mail_destination(settings), apprise_destination(settings)):
+        if made is not None:
+            found.append(made)
+    return found
+
+
+@dataclass
+class NetworkProcess:
+    settings: Settings
+    notifier: Notifier = field(default_factory=Notifier)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        check(settings)  # a wrong destination setting stops this process only
+        directory = settings.network_state_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        self.device_id = device_id(directory)
+        io = Client(settings.socket_path, timeout=settings.io_timeout_s)
+        self.outbox = Outbox(settings.network_db_path)
+        self.source = EventSource(settings.db_path, settings.socket_path)
+
+        async def report_fault(code: str, active: bool, message: str) -> None:
+            command = NetworkFault(code=code, active=active, message=message[:300])
+            await asyncio.to_thread(io.send, command)
+
+        self.destinations = destinations(settings, self.device_id, io)
+        self.loops = {
+            d.name: DeliveryLoop(
+                d,
+                self.outbox,
+                self.source,
+                self.device_id,
+                report_fault,
+                backlog_fault_s=settings.backlog_fault_s,
+            )
+            for d in self.destinations
+        }
+        if not self.loops:
+            log.warning(
+                "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL, "
+                "ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL): "
+                "the network process only answers its status"
+            )
+        path = settings.network_socket_path
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a stale socket from a crash
+        # Owner and group at most (on the Pi the web user joins the group; UMask=0007),
+        # never more than the process's umask allows (owner only under 'run').
+        current = os.umask(0)
+        old = os.umask(current | 0o117)
+        try:
+            server = await asyncio.start_unix_server(self._connection, str(path), limit=MAX_LINE)
+        finally:
+            os.umask(old)
+        tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
+        for destination in self.destinations:
+            if isinstance(destination, MqttDestination):
+                destination.on_connected = self.loops[destination.name].retry_now
+                tasks.append(asyncio.create_task(destination.run(), name="mqtt-connection"))
+        for name, loop in self.loops.items():
+            tasks.append(asyncio.create_task(loop.run(), name=f"deliver-{name}"))
+            tasks.append(asyncio.create_task(loop.watch(), name=f"watch-{name}"))
+        self.notifier.ready(f"{len(self.loops)} destinations")
+        names = ", ".join(self.loops) or "none"
+        log.info("network process %s: destinations %s", self.device_id, names)
+        try:
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopping and not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]  # a bug: exit, be restarted
+        finally:
+            self.notifier.stopping()
+            server.close()
+            for destination in self.destinations:
+                with contextlib.suppress(Exception):
+                    await destination.aclose()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self.source.close()
+            self.outbox.close()
+            self.notifier.close()
+
+    # -- the status socket ----------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                        raise ValueError('a request is a JSON object with a "cmd" string')
+                    reply: dict[str, Any] = {"ok": True, "result": await self._handle(request)}
+                except (ValueError, KeyError, TypeError, DeliveryError) as exc:
+                    reply = {"ok": False, "error": describe(exc).strip("'\"")}
+                writer.write(encode(reply))
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def _loop(self, request: dict[str, Any]) -> DeliveryLoop:
+        name = request.get("name")
+        if name not in self.loops:
+            known = ", ".join(self.loops) or "none is configured"
+            raise ValueError(f"no destination {name!r}: {known}")
+        return self.loops[name]
+
+    async def _handle(self, request: dict[str, Any]) -> Any:
+        cmd = request["cmd"]
+        if cmd == "status":
+            return {
+                "device_id": self.device_id,
+                "stream": self.source.live,
+                "stream_error": self.source.stream_error,
+                "destinations": [await loop.status() for loop in self.loops.values()],
+            }
+        if cmd == "test":
+            await self._loop(request).send_test()
+            return None
+        if cmd == "replay":
+            loop = self._loop(request)
+            from_seq = request.get("from_seq")
+            if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 1:
+                raise ValueError("from_seq must be a whole number of 1 or more")
+            return await loop.replay(from_seq)
+        raise ValueError(f"unknown command {cmd!r}: one of replay, status, test")
+
+
+def run_network(settings: Settings) -> int:
+    """Run the network process until SIGTERM or SIGINT."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await NetworkProcess(settings).run(stop)
+
+    logging.getLogger("app.network").setLevel(settings.log_level)
+    asyncio.run(main())
+    return 0

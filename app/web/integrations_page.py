@@ -1,0 +1,33 @@
+"""The Integrations page: each destination of the network process (MQTT, webhooks),
+its delivery, and (for an admin) a test message and a replay. Its own router and
+template; the data is the API's (app/web/api/integrations.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from app.auth.store import Role
+from app.web.api.integrations import integrations
+from app.web.deps import State
+from app.web.pages import render
+from app.web.security import require
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Role.VIEWER))])
+
+
+@router.get("/integrations", response_class=HTMLResponse)
+async def integrations_page(request: Request, state: State) -> HTMLResponse:
+    info = await integrations(state)
+    settings = state.settings
+    return render(
+        state,
+        request,
+        "integrations.html",
+        page="integrations",
+        info=info,
+        configured=any(
+            (settings.mqtt_url, settings.webhook_url, settings.smtp_url, settings.apprise_url)
+        ),
+        backlog_fault_s=settings.backlog_fault_s,
+    )

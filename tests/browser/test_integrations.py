@@ -1,0 +1,98 @@
+"""The Integrations page in a real browser: the network process under 'alarmbridge
+run' delivering to a webhook receiver; an admin sends a test and replays."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Appliance, shot
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def posts() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver (its URL, and the bodies it got); tests/network checks the
+    signatures, this one only keeps what comes."""
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            got.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def appliance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, posts: tuple[str, list[dict[str, Any]]]
+) -> Iterator[Appliance]:
+    """'alarmbridge run' with a webhook destination (the environment it inherits)."""
+    monkeypatch.setenv("ALARMBRIDGE_WEBHOOK_URL", posts[0])
+    monkeypatch.setenv("ALARMBRIDGE_WEBHOOK_SECRET", SECRET)
+    running = Appliance(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_an_admin_sees_the_webhook_sends_a_test_and_replays(
+    appliance: Appliance, page: Page, posts: tuple[str, list[dict[str, Any]]]
+) -> None:
+    got = posts[1]
+    page.goto(appliance.url + "/integrations")
+    expect(page.get_by_role("link", name="Integrations")).to_have_attribute("aria-current", "page")
+    card = page.locator('[data-destination="webhook"]')
+    expect(card).to_be_visible()
+    expect(card.get_by_role("heading", name="webhook")).to_be_visible()
+    card.get_by_role("button", name="Send a test message").click()
+    expect(page.locator('[data-destination="webhook"]')).to_be_visible()  # reloaded
+    assert any(p["type"] == "alarmbridge.test" for p in got)
+    appliance.api("POST", "/api/v1/simulation/inputs/1", {"closed": True})
+    page.wait_for_timeout(1500)
+    page.reload()
+    delivered = [p["data"]["seq"] for p in got if p["type"] != "alarmbridge.test"]
+    assert delivered
+    expect(page.locator('[data-destination="webhook"]')).to_contain_text(f"event {delivered[-1]}")
+    before = len(got)
+    form = page.locator('[data-replay="webhook"]')
+    form.get_by_label("Send again from event").fill(str(delivered[0]))
+    form.get_by_role("button", name="Replay").click()
+    page.wait_for_timeout(1500)
+    assert len(got) > before
+    shot(page, "integrations")
+
+
+def test_a_replay_from_nothing_says_what_is_wrong(appliance: Appliance, page: Page) -> None:
+    page.goto(appliance.url + "/integrations")
+    form = page.locator('[data-replay="webhook"]')
+    form.get_by_label("Send again from event").fill("")
+    form.get_by_role("button", name="Replay").click()
+    expect(form.locator("[data-form-error]")).to_contain_text("event number")
+
+
+def test_the_integrations_page_fits_a_phone(appliance: Appliance, phone_page: Page) -> None:
+    phone_page.goto(appliance.url + "/integrations")
+    expect(phone_page.locator('[data-destination="webhook"]')).to_be_visible()
+    overflow = phone_page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
