@@ -1,9 +1,8 @@
-"""What the network process needs to run SIA DC-09 (not started by any process
-yet: the network process of issue #18 calls these once it lands).
+"""What the network process (app/network/process.py) calls to run SIA DC-09.
 
-The settings are one JSON document (a file beside the appliance's other
-settings), ``{"receiver": {...}, "sender": {...}}`` (app/network/sia/settings.py);
-a key is a secret, so the file is readable by the network process's user only.
+The settings are one JSON document (the file ``ALARMBRIDGE_SIA_FILE`` names),
+``{"receiver": {...}, "sender": {...}}`` (app/network/sia/settings.py); a key is a
+secret, so the file is readable by the network process's user only.
 
     sia = load_sia(path)                       # SiaConfigError names every problem
     destination = sia_destination(sia)         # a Destination, or None
