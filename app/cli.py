@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from app import __version__
 from app.cli_log import UsageError, cmd_events, print_event
 from app.cli_network import add_parser as add_network_parser
+from app.config import MAX_MS, MIN_MS
 from app.eventlog.database import EventLogError
 from app.instance import InstanceError, check_free
 from app.io.commands import (
@@ -110,6 +111,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     duration = None if args.seconds is None else round(args.seconds * 1000)
+    if duration is not None and not MIN_MS <= duration <= MAX_MS:
+        raise UsageError(
+            f"--for is in seconds: from {MIN_MS / 1000:g} to {MAX_MS // 1000} "
+            f"({MAX_MS // 3_600_000} h), not {args.seconds:g}; leave it out for until stopped"
+        )
     _client(args).send(StartOutput(output=args.n, duration_ms=duration, user=args.user))
     how = "until stopped" if args.seconds is None else f"for {args.seconds:g} s"
     print(f"output {args.n} started {how}")

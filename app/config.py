@@ -9,7 +9,7 @@ switch is ``true`` or ``false``, and names follow app.text's rules.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -41,6 +41,43 @@ class ArmedBy(StrEnum):
     SCHEDULE = "schedule"
     PANEL = "panel"
     BOTH = "both"  # armed only while the schedule AND the panel say so
+
+
+Recorder = Literal["generic", "avtech", "hikvision", "dahua"]
+
+
+def upgrade_document(data: Any) -> Any:
+    """A stored or exported configuration document from an older version, made valid
+    for this one without changing what it does. Returns a new document (or ``data``
+    itself when there is nothing to change).
+
+    Before "follow, then hold" existed, ``hold: follow`` with a ``hold_ms`` was
+    accepted and the hold time did nothing (the Outputs page hid the field, so it
+    was usually left over from a fixed hold). It now becomes 0: the output keeps
+    following its inputs exactly as before; choose ``follow-hold`` for a hold.
+
+    >>> upgrade_document({"outputs": [{"name": "A", "hold": "follow", "hold_ms": 5000}]})
+    {'outputs': [{'name': 'A', 'hold': 'follow', 'hold_ms': 0}]}
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("outputs"), list):
+        return data
+    outputs = data["outputs"]
+    stale = [
+        n
+        for n, o in enumerate(outputs)
+        if isinstance(o, dict) and o.get("hold", "follow") == "follow" and _was_valid(o)
+    ]
+    if not stale:
+        return data
+    outputs = [dict(o, hold_ms=0) if n in stale else o for n, o in enumerate(outputs)]
+    return {**data, "outputs": outputs}
+
+
+def _was_valid(output: dict[str, Any]) -> bool:
+    """A hold time older versions accepted (and ignored) with hold follow: only
+    those are upgraded; anything else stays for validation to refuse."""
+    ms = output.get("hold_ms")
+    return isinstance(ms, int) and not isinstance(ms, bool) and MIN_MS <= ms <= MAX_MS
 
 
 class _Model(BaseModel):
@@ -109,18 +146,41 @@ class OutputConfig(_Model):
     pulse_on_ms: StrictInt = Field(default=500, ge=MIN_MS, le=MAX_MS)
     pulse_off_ms: StrictInt = Field(default=500, ge=MIN_MS, le=MAX_MS)
     pulse_count: StrictInt = Field(default=0, ge=0, le=100_000, description="0 = until the end")
-    hold: Literal["follow", "fixed"] = "follow"
+    hold: Literal["follow", "fixed", "follow-hold"] = Field(
+        default="follow",
+        description="follow: while a linked input is in alarm; fixed: hold_ms from the alarm; "
+        "follow-hold: while in alarm, then hold_ms more (a recorder's post-alarm time)",
+    )
     hold_ms: StrictInt = Field(
-        default=0, ge=0, le=MAX_MS, description="fixed hold; 0 = until stopped"
+        default=0,
+        ge=0,
+        le=MAX_MS,
+        description="fixed: the hold (0 = until stopped); follow-hold: the time after the "
+        "alarm clears (required); follow: must be 0",
     )
     retrigger: Literal["extend", "restart", "ignore"] = "extend"
     min_off_ms: StrictInt = Field(default=0, ge=0, le=MAX_MS)
     schedule: Name | None = Field(
         default=None, description="timed output: active in this schedule's windows"
     )
+    recorder: Recorder = Field(
+        default="generic",
+        description="the recorder this output is wired to: says what to set on its alarm "
+        "input (app/recorders.py)",
+    )
 
     @model_validator(mode="after")
     def _hold_range(self) -> Self:
+        if self.hold == "follow" and self.hold_ms:
+            raise ValueError(
+                "hold_ms must be 0 with hold 'follow' (it would do nothing): for an output "
+                "that follows the input and then stays on, choose hold 'follow-hold'"
+            )
+        if self.hold == "follow-hold" and self.hold_ms < MIN_MS:
+            raise ValueError(
+                "hold 'follow-hold' needs hold_ms: how long the output stays on after the "
+                f"alarm clears (at least {MIN_MS} ms; recorders use 10-300 s)"
+            )
         if self.hold_ms and self.hold_ms < MIN_MS:
             raise ValueError(f"hold_ms must be 0 (until stopped) or at least {MIN_MS} ms")
         return self

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, LargeBinary, cast, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.config import Config
+from app.config import Config, upgrade_document
 from app.eventlog.database import immediate
 from app.eventlog.schema import config as config_table
 from app.eventlog.schema import latches as latches_table
@@ -32,9 +32,11 @@ class ConfigError(ValueError):
 
 
 def parse_config(data: Any) -> Config:
-    """Validate a configuration document, with one readable message on failure."""
+    """Validate a configuration document (a stored or exported one from an older
+    version is upgraded first: :func:`app.config.upgrade_document`), with one
+    readable message on failure."""
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(upgrade_document(data))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

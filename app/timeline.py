@@ -26,6 +26,10 @@ STATES = {
     "on": "timed on by its schedule",
     "off": "not timed on (inputs and manual starts still drive it)",
     "untimed": "no schedule: driven by inputs and by hand only",
+    # an operator's overrides, for a while (app/overrides.py)
+    "bypassed": "bypassed by an operator until then: its alarms drive nothing",
+    "override-armed": "armed by an operator's override until then, whatever its schedule",
+    "override-disarmed": "disarmed by an operator's override until then, whatever its schedule",
 }
 
 

@@ -12,6 +12,7 @@ from app.engine.inputs import InputChannel
 from app.engine.outputs import OutputChannel
 from app.engine.schedules import ScheduleBook
 from app.events import Cause, EventStamper, Kind, NewEvent
+from app.overrides import OverrideBook
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Arming:
     stamper: EventStamper
     emit: Callable[[NewEvent], None]
     panel_armed: bool
+    overrides: OverrideBook  # bypassed inputs, an arming override (app/engine/overrides.py)
     _utc: int  # the wall clock as of this tick
     _after_step: bool  # this tick follows a step of the wall clock
 
@@ -34,7 +36,15 @@ class Arming:
         except Exception:  # the relay path never fails because of the log
             log.exception("emitting an event failed")
 
+    def _bypassed(self, ch: InputChannel) -> bool:
+        return ch.name in self.overrides.bypass
+
+    def _expire_overrides(self, now: int) -> None:
+        """End the overrides whose time is up (app/engine/overrides.py)."""
+
     def _armed(self, ch: InputChannel) -> bool:
+        if self.overrides.arming is not None:  # an operator's override, for a while
+            return self.overrides.arming.armed
         by = ch.cfg.armed_by
         scheduled = self.schedules.is_active(ch.cfg.schedule, self._utc)
         if by is ArmedBy.SCHEDULE:
@@ -45,7 +55,7 @@ class Arming:
 
     def _acts(self, ch: InputChannel) -> bool:
         kind = ch.cfg.kind
-        if not ch.cfg.enabled or kind is InputKind.ARMED_STATE:
+        if not ch.cfg.enabled or kind is InputKind.ARMED_STATE or self._bypassed(ch):
             return False
         return kind is not InputKind.ALARM or self._armed(ch)
 
@@ -64,7 +74,9 @@ class Arming:
 
         After a configuration change (``cause`` config, ``source`` who made it) an
         input whose schedule now decides its arming names the schedule as the
-        cause; otherwise (the panel decides) the change itself is the cause."""
+        cause; otherwise (the panel decides) the change itself is the cause.
+        Overrides whose time is up end first."""
+        self._expire_overrides(now)
         for ch in self.inputs:
             armed = self._arming_of(ch)
             if armed == ch.armed:
@@ -79,6 +91,8 @@ class Arming:
             }
             if self._after_step:
                 detail["clock_step"] = True
+            if cause is Cause.USER:  # only an operator's arming override re-arms by hand
+                detail["override"] = "set" if self.overrides.arming is not None else "ended"
             why, by = cause, source
             by_schedule = ch.cfg.armed_by is not ArmedBy.PANEL
             if cause is Cause.CONFIG:
@@ -94,18 +108,31 @@ class Arming:
                 source=by,
                 detail=detail,
             )
-            if drive and ch.alarm:
+            if drive and ch.alarm and not self._bypassed(ch):
                 for out in self._linked(ch):
                     if armed:
                         out.trigger(ch.name, cause, now)
                     else:
-                        out.release(ch.name)
+                        self._release(out, ch.name, now)
+
+    def _release(self, out: OutputChannel, source: str, now: int) -> None:
+        """``source`` no longer drives ``out``; log a follow-hold's post-alarm time."""
+        if out.release(source, now):
+            self._event(
+                Kind.OUTPUT,
+                "holding",
+                Cause.INPUT,
+                channel=out.name,
+                dvr_channel=out.cfg.dvr_channel or None,
+                source=source,
+                detail={"hold_ms": out.cfg.hold_ms, "after": "the alarm cleared"},
+            )
 
     def _update_panel(self, now: int, source: str | None = None) -> None:
         """Follow the panel's armed-state inputs; with ``source`` (the input that
         changed), re-arm the inputs armed by the panel."""
         self.panel_armed = any(
-            ch.alarm and ch.cfg.enabled
+            ch.alarm and ch.cfg.enabled and not self._bypassed(ch)
             for ch in self.inputs
             if ch.cfg.kind is InputKind.ARMED_STATE
         )

@@ -14,13 +14,15 @@ from typing import Any
 
 from app.clock import Clock
 from app.config import Config, InputConfig, InputKind
-from app.engine.arming import Arming
 from app.engine.inputs import MS, InputChannel, S
 from app.engine.outputs import OutputChannel
+from app.engine.overrides import Overrides
 from app.engine.schedules import ScheduleBook
 from app.engine.virtual import VirtualChannel, VirtualInputs
+from app.engine.walktest import WalkTests
 from app.engine.wallclock import WallClockWatch
 from app.events import Cause, EventStamper, Kind, NewEvent
+from app.overrides import OverrideBook
 from app.schedules.calendar import DAY_US
 from app.timefmt import utc_iso
 from hardware import Board, ContactChange
@@ -46,7 +48,7 @@ def _check_fits(config: Config, board: Board) -> None:
         raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
 
 
-class Engine(Arming, VirtualInputs):
+class Engine(Overrides, WalkTests, VirtualInputs):
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
     def __init__(
@@ -80,6 +82,7 @@ class Engine(Arming, VirtualInputs):
         self._next_reconcile = 0
         self._differs: dict[InputChannel, int] = {}  # input -> since when its pin differs
         self.panel_armed = False
+        self.overrides = OverrideBook()  # an operator's bypasses and arming override
         self.running = False
         self._utc = clock.utc_us()  # the wall clock as of this tick: one answer per tick
         self._wall = WallClockWatch()
@@ -238,7 +241,9 @@ class Engine(Arming, VirtualInputs):
         state = self._input_state(ch)
         if cause is Cause.INPUT and ch.name in self.simulated_by:
             source = f"{self.simulated_by.pop(ch.name)} (simulated)"
-        if state == "alarm" and ch.cfg.kind is InputKind.ALARM and ch.cfg.enabled and not acts:
+        if state == "alarm" and self._bypassed(ch):
+            state = "alarm-bypassed"
+        elif state == "alarm" and ch.cfg.kind is InputKind.ALARM and ch.cfg.enabled and not acts:
             state = "alarm-not-armed"
         if isinstance(ch, VirtualChannel):  # no contact: who signalled it
             self._event(
@@ -286,7 +291,7 @@ class Engine(Arming, VirtualInputs):
             if ch.alarm and acts:
                 out.trigger(ch.name, Cause.INPUT, now)
             elif not ch.alarm:
-                out.release(ch.name)
+                self._release(out, ch.name, now)
 
     def _button_settled(self, ch: InputChannel, now: int) -> None:
         if not ch.stable:

@@ -33,6 +33,10 @@ class InputChannel:
         self.stable = closed  # at start the wire is trusted as it is
         self.alarm_since: int | None = now if self.alarm else None
         self.raw_changes = 0
+        self.settled_changes = 0  # changes the debounce accepted (raw - settled = bounces)
+        self.alarms = 0  # times it settled into alarm
+        self.last_alarm_ns: int | None = None  # when it last settled into alarm
+        self.shortest_ns: int | None = None  # shortest raw level seen (a walk test resets it)
         self._recent: deque[int] = deque(maxlen=cfg.chatter_changes)
         self.chattering = False
         self.unlogged = 0  # changes not logged while chattering
@@ -74,6 +78,9 @@ class InputChannel:
         """Record a raw change at ``t``; False if it repeats the level we have."""
         if closed == self.raw:
             return False
+        held = t - self.raw_since  # how long the level that ends here lasted
+        if self.shortest_ns is None or held < self.shortest_ns:
+            self.shortest_ns = held
         self.raw = closed
         self.raw_since = t
         self.raw_changes += 1
@@ -92,6 +99,10 @@ class InputChannel:
             return False
         self.stable = self.raw
         self.alarm_since = now if self.alarm else None
+        self.settled_changes += 1
+        self.alarms += self.alarm
+        if self.alarm:
+            self.last_alarm_ns = now
         return True
 
     def check_chatter(self, now: int) -> bool | None:

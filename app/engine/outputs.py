@@ -1,7 +1,8 @@
 """One output's state machine: the camera "Alarm Out" menu, done properly.
 
 An output is *active* while something wants it: a linked input (follow-source),
-a fixed hold, a manual start or its schedule. While active its *signal* is on
+a fixed hold, the post-alarm hold after a linked input clears (follow-hold), a
+manual start or its schedule. While active its *signal* is on
 (switch mode) or alternates (pulse mode). The relay carries the signal as
 "valid signal close" (energised = contact closed) or "open" (released = open).
 Times are ``monotonic_ns``; nothing here reads a clock or touches a pin.
@@ -42,7 +43,7 @@ class OutputChannel:
         self.cfg = cfg
         self.sources: set[str] = set()  # follow-source: linked inputs now in alarm
         self.suppressed = False  # stopped by hand while its sources were still in alarm
-        self.auto_until = 0  # fixed hold: end of the activation
+        self.auto_until = 0  # fixed hold, or follow-hold's post-alarm time: its end
         self.manual_until = 0  # manual start: end (FOREVER = until stopped)
         self.scheduled = False  # timed output: inside a schedule window
         self.gap_until = 0  # the minimum off-gap: no new activation before this
@@ -76,12 +77,22 @@ class OutputChannel:
             "schedule": self.cfg.schedule,
             "scheduled": self.scheduled,
             "latched": self.latched,
+            "holding": self.holding(now),
             "time_left_ms": self.time_left_ms(now),
             "until_stopped": self.active
             and (self.manual_until == FOREVER or self.auto_until == FOREVER),
             "cause": str(self.cause) if self.active else None,
             "source": self.source if self.active else None,
         }
+
+    def holding(self, now: int) -> bool:
+        """In follow-hold's post-alarm time: its inputs cleared, the hold runs on."""
+        return (
+            self.active
+            and self.cfg.hold == "follow-hold"
+            and not self.sources
+            and self.auto_until > now
+        )
 
     def reconfigure(self, cfg: OutputConfig) -> None:
         self.cfg = cfg
@@ -95,8 +106,11 @@ class OutputChannel:
     def trigger(self, source: str, cause: Cause, now: int) -> None:
         """A linked input went into alarm (while it acts)."""
         self.mark(cause, source)
-        if self.cfg.hold == "follow":
+        if self.cfg.hold != "fixed":  # follow, follow-hold: on while any input is in alarm
             already = bool(self.sources) and not self.suppressed
+            if self.cfg.hold == "follow-hold":
+                already = already or self.auto_until > now
+                self.auto_until = 0  # following again: the hold starts when it clears
             self.sources.add(source)
             self.suppressed = False
             if already and self.cfg.retrigger == "restart":
@@ -111,11 +125,18 @@ class OutputChannel:
             self.auto_until = end
             self.restart_pending = True
 
-    def release(self, source: str) -> None:
-        """A linked input left alarm (or stopped acting)."""
+    def release(self, source: str, now: int) -> bool:
+        """A linked input left alarm (or stopped acting). True if that started
+        follow-hold's post-alarm time (not after a stop by hand)."""
+        following = source in self.sources and not self.suppressed
         self.sources.discard(source)
-        if not self.sources:
-            self.suppressed = False
+        if self.sources:
+            return False
+        self.suppressed = False
+        if following and self.cfg.hold == "follow-hold":
+            self.auto_until = now + self.cfg.hold_ms * MS
+            return True
+        return False
 
     def manual_start(
         self, duration_ms: int | None, cause: Cause, source: str | None, now: int

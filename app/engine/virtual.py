@@ -151,7 +151,7 @@ class VirtualInputs:
                 kept.append(VirtualChannel(k, vcfg, now))
         for ch in self.virtual[len(kept) :]:
             for out in self.outputs:
-                out.release(ch.name)
+                out.release(ch.name, now)
             if ch.lost:
                 self.set_fault(f"{ch.name}:{LOST}", False, f"{ch.name} was removed")
         self.virtual = kept

@@ -47,6 +47,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from app.config import MAX_MS, MAX_VIRTUAL_INPUTS, MIN_MS, Config
+from app.overrides import MAX_S, MIN_S
 from app.text import Name, Text, check_name
 
 R = TypeVar("R")  # a reply's type
@@ -74,6 +75,8 @@ def _whole(low: int, high: int | None = None) -> BeforeValidator:
 Number = Annotated[int, Field(ge=1), _whole(1)]
 #: a manual start's duration in milliseconds (app.config's limits)
 DurationMs = Annotated[int, Field(ge=MIN_MS, le=MAX_MS), _whole(MIN_MS, MAX_MS)]
+#: how long an override lasts, in seconds (app/overrides.py's limits)
+OverrideS = Annotated[int, Field(ge=MIN_S, le=MAX_S), _whole(MIN_S, MAX_S)]
 #: who asks: a user's name or ``token:NAME`` (app.text's rules for names)
 Who = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_name)]
 #: a fault's code, e.g. ``eventlog-corrupt``
@@ -269,6 +272,83 @@ class ClearFault(Command[None]):
     user: Who = _USER
 
 
+class BypassInput(Command[None]):
+    """null. The input drives nothing until then (its changes are still logged, an
+    alarm as `alarm-bypassed`); again while bypassed: a new end. Logged as `bypass`
+    with who and until when; ends by itself (`bypass-ended`), also across a restart"""
+
+    cmd = "bypass"
+    input: Number
+    duration_s: OverrideS = Field(description="seconds")
+    reason: Annotated[Text, Field(max_length=100)] = Field(default="", description="for the log")
+    user: Who = _USER
+
+
+class EndBypass(Command[Changed]):
+    """`{"changed": true}`; `false` if the input was not bypassed (nothing logged)"""
+
+    cmd = "bypass-end"
+    input: Number
+    user: Who = _USER
+
+
+class OverrideArming(Command[None]):
+    """null. Every alarm input armed (or disarmed) until then, whatever its schedule
+    or the panel say. Logged as `arming-override`, then each input's arming change;
+    ends by itself (`arming-override-ended`), also across a restart"""
+
+    cmd = "arming-override"
+    armed: bool
+    duration_s: OverrideS = Field(description="seconds")
+    user: Who = _USER
+
+
+class EndArmingOverride(Command[Changed]):
+    """`{"changed": true}`: back to the schedules and the panel; `false` if there was
+    no override (nothing logged)"""
+
+    cmd = "arming-override-end"
+    user: Who = _USER
+
+
+class WalkTestStart(Command[None]):
+    """null. Starts a walk test (one at a time): every input's alarms, changes,
+    bounces and shortest pulse count from now; linked relays still fire. Logged as
+    `walk-test-started`. Its progress is `walk_test` in the status"""
+
+    cmd = "walk-test-start"
+    user: Who = _USER
+
+
+class WalkTestPulse(Command[None]):
+    """null. During a walk test: starts the output for 5 s so its recorder channel
+    can mark an alarm (a `manual-start` row)"""
+
+    cmd = "walk-test-pulse"
+    output: Number
+    user: Who = _USER
+
+
+class WalkTestConfirm(Command[None]):
+    """null. During a walk test, after a pulse: whether the recorder marked an alarm
+    on that channel; logged as `walk-test-channel-ok` or `walk-test-channel-failed`"""
+
+    cmd = "walk-test-confirm"
+    output: Number
+    marked: bool = Field(description="true: the recorder marked an alarm")
+    note: Annotated[Text, Field(max_length=100)] = Field(default="", description="for the report")
+    user: Who = _USER
+
+
+class WalkTestEnd(Command[dict[str, Any]]):
+    """the commissioning report: every input (tested, alarms, changes, bounces,
+    shortest pulse) and output (recorder setting, pulse, confirmation, who, when).
+    Logged as `walk-test-ended` with the report as its detail"""
+
+    cmd = "walk-test-end"
+    user: Who = _USER
+
+
 class NetworkFault(Command[None]):
     """null. The network process's faults (a destination's backlog grown old, events
     the log removed before a destination got them, a SIA DC-09 panel that missed its
@@ -305,6 +385,14 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         Reload,
         GetBoard,
         SecurityEvent,
+        BypassInput,
+        EndBypass,
+        OverrideArming,
+        EndArmingOverride,
+        WalkTestStart,
+        WalkTestPulse,
+        WalkTestConfirm,
+        WalkTestEnd,
         NetworkFault,
         Subscribe,
     )

@@ -39,13 +39,17 @@ from app.events import Cause, Event, EventStamper, Kind
 from app.instance import InstanceLock
 from app.io.chaincheck import ChainCheck
 from app.io.commands import (
+    BypassInput,
     Changed,
     ClearFault,
     Command,
+    EndArmingOverride,
+    EndBypass,
     GetBoard,
     GetConfig,
     GetStatus,
     NetworkFault,
+    OverrideArming,
     Reload,
     SecurityEvent,
     SetConfig,
@@ -54,9 +58,14 @@ from app.io.commands import (
     StartOutput,
     StopOutput,
     Trigger,
+    WalkTestConfirm,
+    WalkTestEnd,
+    WalkTestPulse,
+    WalkTestStart,
 )
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub, Handler
 from app.io.notify import Notifier
+from app.io.overrides import OverrideStore
 from app.io.peer import web_process_users
 from app.settings import Settings
 from app.store import (
@@ -148,6 +157,8 @@ class IoProcess:
             tz=settings.tz,
         )
         self.runner = EngineRunner(self.engine, heartbeat=self._heartbeat)
+        self.overrides = OverrideStore(self.db, self.engine, self.runner)  # before start
+        stack.callback(self.overrides.close)
         self.runner.start(load_latches(self.db))
         stack.callback(lambda: self.runner.stop(self._stop_reason))
         faults = prepared.faults
@@ -276,8 +287,42 @@ class IoProcess:
             GetBoard.cmd: lambda _: self._board(),
             SecurityEvent.cmd: self._security,
             ClearFault.cmd: self._clear_fault,
+            BypassInput.cmd: lambda c: self._override(
+                lambda: self.engine.bypass_input(c.input, c.duration_s, c.user, c.reason)
+            ),
+            EndBypass.cmd: lambda c: Changed(
+                changed=self._override(lambda: self.engine.end_bypass(c.input, c.user))
+            ),
+            OverrideArming.cmd: lambda c: self._override(
+                lambda: self.engine.override_arming(c.armed, c.duration_s, c.user)
+            ),
+            EndArmingOverride.cmd: lambda c: Changed(
+                changed=self._override(lambda: self.engine.end_arming_override(c.user))
+            ),
+            WalkTestStart.cmd: lambda c: self._act(lambda: self.engine.start_walk_test(c.user)),
+            WalkTestPulse.cmd: lambda c: self._act(
+                lambda: self.engine.walk_pulse(c.output, c.user)
+            ),
+            WalkTestConfirm.cmd: lambda c: self._act(
+                lambda: self.engine.walk_confirm(c.output, c.marked, c.user, c.note)
+            ),
+            WalkTestEnd.cmd: self._end_walk_test,
             NetworkFault.cmd: self._network_fault,
         }
+
+    def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:
+        """End the walk test; answer once its report (the row that ends it) is in
+        the log, so the report page finds it (unless the disk is failing)."""
+        report: dict[str, Any] = self._act(lambda: self.engine.end_walk_test(command.user))
+        self.writer.flush(timeout=2.0)
+        return report
+
+    def _override(self, act: Callable[[], Any]) -> Any:
+        """An override command: done on the engine thread, then stored (it survives
+        a restart) before the answer."""
+        result = self._act(act)
+        self.overrides.save()
+        return result
 
     def _board(self) -> dict[str, Any]:
         spec = self.board.spec
@@ -290,7 +335,10 @@ class IoProcess:
         }
 
     def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = self.runner.call(self.engine.status)
+        engine = self.engine
+        status: dict[str, Any] = self.runner.call(
+            lambda: engine.status() | engine.override_status() | {"walk_test": engine.walk_report()}
+        )
         status.update(
             version=__version__,
             uptime_s=round(time.monotonic() - self.started_mono, 1),

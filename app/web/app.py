@@ -23,7 +23,16 @@ from app.clock import Clock
 from app.eventlog.database import make_engine
 from app.io.protocol import Client
 from app.settings import Settings
-from app.web import access_pages, api, errors, integrations_page, log_pages, metrics, pages
+from app.web import (
+    access_pages,
+    api,
+    errors,
+    integrations_page,
+    log_pages,
+    metrics,
+    pages,
+    walktest_pages,
+)
 from app.web.deps import WebState
 from app.web.limits import BodyGuard
 from app.web.live import LiveFeed
@@ -91,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(access_pages.router)
     app.include_router(pages.router)
     app.include_router(log_pages.router)
+    app.include_router(walktest_pages.router)  # the walk test (commissioning)
     app.include_router(integrations_page.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -45,6 +45,10 @@ class InputState(_Out):
     alarm: bool = Field(description="the interpreted state: NO closed or NC open")
     armed: bool | None = Field(description="for alarm inputs: armed now")
     acts: bool = Field(description="a change now drives the linked outputs")
+    bypassed: bool = Field(default=False, description="bypassed by an operator for a while")
+    overridden: bool = Field(
+        default=False, description="an alarm input whose arming an operator's override sets"
+    )
     chattering: bool
     stuck: bool
 
@@ -79,6 +83,9 @@ class OutputState(_Out):
     schedule: str | None = Field(description="timed output: its schedule (null: not timed)")
     scheduled: bool = Field(description="inside its schedule's windows now")
     latched: bool = Field(description="started until stopped by hand: survives a restart")
+    holding: bool = Field(
+        default=False, description="follow-hold: in its post-alarm time (the alarm cleared)"
+    )
     time_left_ms: int | None
     until_stopped: bool
     cause: str | None
@@ -97,6 +104,29 @@ class WriterState(_Out):
     dropped: int
 
 
+class BypassOut(_Out):
+    input: int | None = Field(description="1-based input number (null: no input of that name)")
+    name: str
+    until: str = Field(description="ISO 8601 UTC: it ends by itself then")
+    until_utc_us: int
+    since: str
+    by: str
+    reason: str
+
+
+class ArmingOverrideOut(_Out):
+    armed: bool = Field(description="true: every alarm input armed; false: disarmed")
+    until: str
+    until_utc_us: int
+    since: str
+    by: str
+
+
+class OverridesOut(_Out):
+    bypass: list[BypassOut] = Field(default_factory=list)
+    arming_override: ArmingOverrideOut | None = None
+
+
 class Status(_Out):
     version: str
     uptime_s: float
@@ -111,17 +141,31 @@ class Status(_Out):
     outputs: list[OutputState]
     faults: list[FaultOut]
     eventlog: WriterState
+    overrides: OverridesOut = Field(default_factory=OverridesOut)
+    walk_test: dict[str, Any] | None = Field(
+        default=None, description="the walk test running now, as its report so far (null: none)"
+    )
 
 
 def status_from_io(raw: dict[str, Any]) -> Status:
     """The io process's status reply, numbered for the API."""
     data = dict(raw)
-    data["inputs"] = [{"number": n, **i} for n, i in enumerate(raw["inputs"], 1)]
+    bypassed = {b["name"] for b in raw.get("bypass", [])}
+    override = raw.get("arming_override") is not None
+    data["inputs"] = [
+        {"number": n, **i, "bypassed": i["name"] in bypassed}
+        | {"overridden": override and i.get("armed") is not None}
+        for n, i in enumerate(raw["inputs"], 1)
+    ]
     data["outputs"] = [{"number": n, **o} for n, o in enumerate(raw["outputs"], 1)]
     wired = len(raw["inputs"])
     data["virtual_inputs"] = [
         {"number": wired + k, **v} for k, v in enumerate(raw.get("virtual_inputs", []), 1)
     ]
+    data["overrides"] = {
+        "bypass": raw.get("bypass", []),
+        "arming_override": raw.get("arming_override"),
+    }
     return Status.model_validate(data)
 
 
@@ -174,6 +218,22 @@ class StartRequest(BaseModel):
         ge=MIN_MS / 1000,  # the io socket's limits (app/io/commands.py): in seconds
         le=MAX_MS / 1000,
         description="seconds; omit or null: until stopped (survives a restart)",
+    )
+
+
+class BypassRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: StrictFloat | StrictInt = Field(
+        ge=1 / 60, le=7 * 24, description="how long: from 1 minute (1/60) to 168 hours"
+    )
+    reason: str = Field(default="", max_length=100, description="for the log, e.g. the repair")
+
+
+class ArmingOverrideRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    armed: StrictBool = Field(description="true: arm every alarm input; false: disarm them")
+    hours: StrictFloat | StrictInt = Field(
+        ge=1 / 60, le=7 * 24, description="how long: from 1 minute (1/60) to 168 hours"
     )
 
 

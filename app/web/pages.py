@@ -24,6 +24,7 @@ from app.schedules import ALWAYS
 from app.schedules.model import DAY_NAMES, MAX_WINDOWS, WEEKDAYS
 from app.settings import Settings
 from app.timefmt import TimeFormatError, local_text, utc_iso
+from app.web import commission
 from app.web.api.events import event_out
 from app.web.api.schedules import SPANS, build_timeline
 from app.web.api.status import get_system
@@ -46,6 +47,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["utc"] = utc_iso
     env.globals.update(version=__version__, timezone=settings.timezone, Kind=Kind, Cause=Cause)
     env.globals.update(MIN_MS=MIN_MS, MAX_MS=MAX_MS)  # the limits of durations, one source
+    env.globals.update(commission.template_globals())  # recorder profiles (issue #19)
     return templates
 
 

@@ -7,6 +7,7 @@ from datetime import tzinfo
 from typing import Any
 
 from app.timefmt import local_text, parse_moment
+from app.web import commission
 from app.web.changes import change_summary
 
 _CAUSES = {
@@ -33,7 +34,10 @@ def summary(event: dict[str, Any], tz: tzinfo) -> str:
     kind, state, cause = event["kind"], event["state"], event["cause"]
     detail: dict[str, Any] = event.get("detail") or {}
     text = ""
-    if kind == "system" and state == "clock-step":
+    mine = commission.summary(event, tz)  # bypass, overrides, holds, the walk test (#19)
+    if mine is not None:
+        text = mine
+    elif kind == "system" and state == "clock-step":
         text = (
             f"clock stepped from {_local(detail['old'], tz)} to {_local(detail['new'], tz)} "
             f"({detail['step_s']:+g} s)"

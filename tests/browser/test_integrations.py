@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,14 @@ def appliance(
         running.stop()
 
 
+def until(page: Page, condition: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    """Wait for the receiver (a thread of this process) to get something: it is asynchronous."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not arrive within {timeout_s:g} s"
+        page.wait_for_timeout(50)
+
+
 def test_an_admin_sees_the_webhook_sends_a_test_and_replays(
     appliance: Appliance, page: Page, posts: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -67,19 +76,17 @@ def test_an_admin_sees_the_webhook_sends_a_test_and_replays(
     expect(card.get_by_role("heading", name="webhook")).to_be_visible()
     card.get_by_role("button", name="Send a test message").click()
     expect(page.locator('[data-destination="webhook"]')).to_be_visible()  # reloaded
-    assert any(p["type"] == "alarmbridge.test" for p in got)
+    until(page, lambda: any(p["type"] == "alarmbridge.test" for p in got), "the test post")
     appliance.api("POST", "/api/v1/simulation/inputs/1", {"closed": True})
-    page.wait_for_timeout(1500)
+    until(page, lambda: any(p["type"] != "alarmbridge.test" for p in got), "the input's event")
     page.reload()
     delivered = [p["data"]["seq"] for p in got if p["type"] != "alarmbridge.test"]
-    assert delivered
     expect(page.locator('[data-destination="webhook"]')).to_contain_text(f"event {delivered[-1]}")
     before = len(got)
     form = page.locator('[data-replay="webhook"]')
     form.get_by_label("Send again from event").fill(str(delivered[0]))
     form.get_by_role("button", name="Replay").click()
-    page.wait_for_timeout(1500)
-    assert len(got) > before
+    until(page, lambda: len(got) > before, "the replayed events")
     shot(page, "integrations")
 
 

@@ -24,6 +24,7 @@ class Rig:
         before_start: Callable[[SimulatedBoard], Any] | None = None,
         tz: str = "UTC",
         utc_us: int | None = None,
+        overrides: Any = None,
     ) -> None:
         spec = preset(board)
         self.factory = SimulatedPinFactory(boot_levels=spec.boot_levels())
@@ -48,6 +49,8 @@ class Rig:
             self.board.button.handler = self._feed
         if before_start is not None:
             before_start(self.sim)
+        if overrides is not None:  # stored by an earlier run (app/overrides.py)
+            self.engine.restore_overrides(overrides)
         self.engine.start(latched)
 
     def _feed(self, change: ContactChange) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Config
+from app.config import Config, OutputConfig
 from app.events import Cause, Kind
 from tests.engine.rig import Rig
 
@@ -17,8 +17,7 @@ MakeRig = Callable[..., Rig]
 def out1(**settings: Any) -> Callable[[Config], None]:
     def edit(c: Config) -> None:
         c.inputs[0].response_ms = 0
-        for key, value in settings.items():
-            setattr(c.outputs[0], key, value)
+        c.outputs[0] = OutputConfig.model_validate(c.outputs[0].model_dump() | settings)
 
     return edit
 
@@ -271,7 +270,8 @@ def test_config_applied_without_restart(make_rig: MakeRig) -> None:
 
 
 # mode x hold x re-trigger: alarm at 0-100 ms, again at 300-400 ms; fixed hold 1 s;
-# off-gap 100 ms. Expected activations (start, end) in ms.
+# off-gap 100 ms; follow-hold holds 1 s after the alarm clears (an alarm during the
+# hold follows again). Expected activations (start, end) in ms.
 TIMELINES = {
     ("follow", "extend"): [(0, 100), (300, 400)],
     ("follow", "restart"): [(0, 100), (300, 400)],
@@ -279,6 +279,9 @@ TIMELINES = {
     ("fixed", "extend"): [(0, 1300)],
     ("fixed", "restart"): [(0, 300), (400, 1300)],
     ("fixed", "ignore"): [(0, 1000)],
+    ("follow-hold", "extend"): [(0, 1400)],
+    ("follow-hold", "restart"): [(0, 300), (400, 1400)],
+    ("follow-hold", "ignore"): [(0, 1400)],
 }
 
 
@@ -291,7 +294,7 @@ def test_mode_hold_retrigger_table(make_rig: MakeRig, mode: str, hold: str, rule
             pulse_on_ms=50,
             pulse_off_ms=50,
             hold=hold,
-            hold_ms=1000,
+            hold_ms=0 if hold == "follow" else 1000,  # follow takes no hold time
             retrigger=rule,
             min_off_ms=100,
         )

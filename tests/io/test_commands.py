@@ -57,6 +57,14 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "board",
         "security",
         "fault-clear",
+        "bypass",
+        "bypass-end",
+        "arming-override",
+        "arming-override-end",
+        "walk-test-start",
+        "walk-test-pulse",
+        "walk-test-confirm",
+        "walk-test-end",
         "network-fault",
         "subscribe",
     }
@@ -234,3 +242,18 @@ def test_the_table_shows_the_limits_from_the_configuration() -> None:
 def test_the_web_api_takes_its_start_limits_from_the_same_constants() -> None:
     schema = StartRequest.model_json_schema()["properties"]["duration_s"]["anyOf"][0]
     assert (schema["minimum"], schema["maximum"]) == (MIN_MS / 1000, MAX_MS / 1000)
+
+
+def test_override_commands_are_typed() -> None:
+    from app.io.commands import BypassInput, OverrideArming
+
+    assert parse("bypass", {"input": 2, "duration_s": 3600, "user": "ann"}) == BypassInput(
+        input=2, duration_s=3600, user="ann"
+    )
+    assert "duration_s must be a whole number from 60 to 604800" in refused(
+        "bypass", input=2, duration_s=30
+    )
+    assert "armed must be a valid boolean" in refused("arming-override", armed="yes", duration_s=60)
+    assert parse("arming-override", {"armed": False, "duration_s": 60}) == OverrideArming(
+        armed=False, duration_s=60
+    )

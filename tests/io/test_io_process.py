@@ -148,7 +148,8 @@ def test_cli_errors_are_one_clear_line(io_proc: IoProc, tmp_path: Path) -> None:
     for args, message in [
         (("sim", "close", "9"), "there is no input 9: this board has inputs 1 to 4"),
         (("start", "7"), "there is no output 7"),
-        (("start", "1", "--for", "0.001"), "duration_ms must be a whole number from 25"),
+        (("start", "1", "--for", "0.001"), "--for is in seconds: from 0.025 to 86400 (24 h)"),
+        (("start", "1", "--for", "90000"), "not 90000; leave it out for until stopped"),
         (("events", "--since", "yesterday"), "cannot read the time 'yesterday'"),
         (("config", "import", str(tmp_path / "missing.json")), "cannot read"),
     ]:

@@ -79,6 +79,17 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/virtual-inputs/{n}"): VIEWER,
     ("PUT", "/api/v1/virtual-inputs/{n}"): ADMIN,
     ("DELETE", "/api/v1/virtual-inputs/{n}"): ADMIN,
+    # an operator's overrides for a while: bypass an input, arm or disarm everything
+    ("POST", "/api/v1/inputs/{n}/bypass"): OPERATOR,
+    ("DELETE", "/api/v1/inputs/{n}/bypass"): OPERATOR,
+    ("POST", "/api/v1/arming/override"): OPERATOR,
+    ("DELETE", "/api/v1/arming/override"): OPERATOR,
+    # the walk test (commissioning) and its report
+    ("POST", "/api/v1/walk-test/start"): OPERATOR,
+    ("POST", "/api/v1/walk-test/outputs/{n}/pulse"): OPERATOR,
+    ("POST", "/api/v1/walk-test/outputs/{n}/confirm"): OPERATOR,
+    ("POST", "/api/v1/walk-test/end"): OPERATOR,
+    ("GET", "/api/v1/walk-test/report"): VIEWER,
     # acknowledging a fault that stays until cleared
     ("POST", "/api/v1/faults/{code}/clear"): ADMIN,
     # the event log
@@ -267,7 +278,7 @@ def test_route_by_caller(appliance: Appliance, method: str, path: str, caller: s
 
 PAGES = ["/", "/inputs", "/outputs", "/schedules", "/events", "/integrations", "/system"]
 PAGES += ["/simulation"]
-PAGES += ["/docs", "/account", "/users"]
+PAGES += ["/docs", "/account", "/users", "/walk-test", "/walk-test/report"]
 HTML = {"Accept": "text/html"}
 
 

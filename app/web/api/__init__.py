@@ -10,9 +10,11 @@ from app.web.api import (
     config,
     events,
     integrations,
+    overrides,
     schedules,
     status,
     virtual,
+    walktest,
 )
 from app.web.errors import COMMON_ERRORS
 from app.web.security import require
@@ -20,7 +22,17 @@ from app.web.security import require
 router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(auth.public)
 protected = APIRouter(dependencies=[Depends(require(Role.VIEWER))])
-for module in (status, config, schedules, actions, events, integrations, virtual):
+for module in (
+    status,
+    config,
+    schedules,
+    actions,
+    overrides,
+    walktest,
+    events,
+    integrations,
+    virtual,
+):
     protected.include_router(module.router)
 protected.include_router(auth.router)
 router.include_router(protected)

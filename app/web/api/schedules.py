@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from app import timeline as tl
+from app.config import InputKind
+from app.io.commands import GetStatus
+from app.overrides import overlay
 from app.schedules import Schedule
 from app.schedules.calendar import DAY_US, to_us
 from app.text import SAFE_PATTERN
@@ -149,7 +152,13 @@ async def build_timeline(state: State, span: str, start: str | None) -> tl.Timel
     if not EARLIEST_US <= begin < LATEST_US:
         raise TimeFormatError(f"a timeline starts in the years 2 to 9998, not at {start!r}")
     config = await current(state)
-    return tl.build(config, tz, begin, begin + SPANS[span])
+    timeline = tl.build(config, tz, begin, begin + SPANS[span])
+    raw = await state.io(GetStatus())  # the operator's overrides in force
+    bypass = {b["name"]: b["until_utc_us"] for b in raw.get("bypass", [])}
+    override = raw.get("arming_override")
+    arming = None if override is None else (override["armed"], override["until_utc_us"])
+    alarm = {n for n, i in enumerate(config.inputs, 1) if i.enabled and i.kind is InputKind.ALARM}
+    return overlay(timeline, bypass, arming, alarm)
 
 
 @router.get("/timeline")

@@ -19,6 +19,8 @@
     const node = nodes.find((n) => n.type !== "radio" || n.checked) || nodes[0];
     const text = node.type === "radio" && !node.checked ? "" : node.value;
     if (type === "int") return text === "" ? null : Number(text);
+    // seconds on the page, milliseconds in the API (commission.js: the presets)
+    if (type === "sec-ms") return text === "" ? null : Math.round(Number(text) * 1000);
     if (type === "nullable-int") return text === "" ? null : Number(text);
     if (type === "nullable-str") return text === "" ? null : text;
     return text;
@@ -28,7 +30,8 @@
     const data = {};
     for (const node of form.elements) {
       if (node.name && node.dataset.type && !(node.name in data)) {
-        data[node.name] = value(form, node.name, node.dataset.type);
+        const hidden = "zeroWhenHidden" in node.dataset && node.closest("[hidden]");
+        data[node.name] = hidden ? 0 : value(form, node.name, node.dataset.type);
       }
     }
     return data;
@@ -78,7 +81,7 @@
   function showWhen(form) {
     form.querySelectorAll("[data-show-when]").forEach(function (node) {
       const [name, wanted] = node.dataset.showWhen.split("=");
-      node.hidden = value(form, name, "str") !== wanted;
+      node.hidden = !wanted.split("|").includes(value(form, name, "str"));
     });
   }
 

@@ -17,8 +17,14 @@
     if (i.alarm && i.kind === "armed-state") {
       return { state: "info", word: "panel armed", why: "the panel says it is armed" };
     }
+    if (i.alarm && i.bypassed) {
+      const why = "contact in alarm, but bypassed by an operator for a while: its outputs are not driven";
+      return { state: "disarmed", word: "bypassed", why: why };
+    }
     if (i.alarm && !i.acts) {
-      const by = i.armed_by === "panel" ? "the panel is disarmed" : "not armed by its schedule (" + i.schedule + ")";
+      const by = i.overridden
+        ? "disarmed by an operator's override"
+        : i.armed_by === "panel" ? "the panel is disarmed" : "not armed by its schedule (" + i.schedule + ")";
       return { state: "disarmed", word: "disarmed", why: "contact in alarm, but " + by + ": its outputs are not driven" };
     }
     if (i.alarm) return { state: "alarm", word: "ALARM", why: "" };
