@@ -81,8 +81,10 @@ def test_a_panel_drives_the_relay_and_the_centre_hears_of_it(
     assert (type(ack).__name__, ack.seq) == ("AckMessage", 7)
     wait_until(lambda: io.client.request("status")["outputs"][1]["energised"], 10, "relay 2")
     # The virtual input's alarm (24 h: 137 tamper, zone 3 from its name) reaches the centre.
-    (heard,) = centre.got(1, timeout=20)  # a new destination starts at the log's end
-    assert (heard["code"], heard["zone"], heard["account"]) == ("TA", "003", "1234")
+    heard = centre.got(1, timeout=20)
+    while heard[-1]["code"] != "TA":  # what the log held before (a start: YW) may come first
+        heard += centre.got(1, timeout=20)
+    assert (heard[-1]["zone"], heard[-1]["account"]) == ("003", "1234")
     assert [d.name for d in network.status().destinations] == ["sia"]
 
 
