@@ -88,7 +88,7 @@ bench-smoke: $(STAMP)
 ## faults: every fault-injection scenario at full count (tests/faults, about 15 minutes):
 ## figures in test-artifacts/faults/, reported in docs/reliability.md
 faults: $(STAMP)
-	$(BIN)/pytest tests/faults -m faults_full -v
+	$(BIN)/pytest tests/faults tests/network/sia -m faults_full -v
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

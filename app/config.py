@@ -19,6 +19,8 @@ from hardware.boards import BoardSpec
 
 SCHEMA_VERSION = 1
 MAX_SCHEDULES = 32
+MAX_VIRTUAL_INPUTS = 8  # V1..V8, beside the board's wired inputs
+MAX_REFRESH_S = 24 * 3600
 MIN_MS = 25
 MAX_MS = 24 * 3600 * 1000
 
@@ -96,6 +98,46 @@ class InputConfig(_Model):
     chatter_window_s: StrictInt = Field(default=10, ge=1, le=3600)
 
 
+class VirtualInputConfig(_Model):
+    """An input with no wire (V1..V8): a SIA DC-09 zone, an analytics detection, a
+    call to ``POST /api/v1/inputs/{n}/signal``. Kind, schedule, linkage, arming and
+    logging are a wired input's; there is no contact type and no debounce (the
+    sender has done it). With ``refresh_s``, the sender must repeat its state at
+    least that often: otherwise the input falls back to normal and a fault is raised."""
+
+    name: Name
+    enabled: StrictBool = True
+    kind: InputKind = InputKind.ALARM
+    outputs: list[StrictInt] = Field(default_factory=list, description="linked outputs, 1-based")
+    schedule: Name = Field(default=ALWAYS, description="'always' or a schedule's name")
+    armed_by: ArmedBy = ArmedBy.SCHEDULE
+    refresh_s: StrictInt = Field(
+        default=0,
+        ge=0,
+        le=MAX_REFRESH_S,
+        description="the sender repeats its state at least this often; 0 = no timeout",
+    )
+    stuck_after_s: StrictInt = Field(default=3600, ge=0, le=7 * 24 * 3600, description="0 = never")
+    chatter_changes: StrictInt = Field(default=20, ge=2, le=10_000)
+    chatter_window_s: StrictInt = Field(default=10, ge=1, le=3600)
+
+    def as_input(self) -> InputConfig:
+        """The engine's view: a normally-open input with no debounce."""
+        return InputConfig(
+            name=self.name,
+            enabled=self.enabled,
+            contact=Contact.NO,
+            response_ms=0,
+            kind=self.kind,
+            outputs=list(self.outputs),
+            schedule=self.schedule,
+            armed_by=self.armed_by,
+            stuck_after_s=self.stuck_after_s,
+            chatter_changes=self.chatter_changes,
+            chatter_window_s=self.chatter_window_s,
+        )
+
+
 class OutputConfig(_Model):
     name: Name
     dvr_channel: Text = Field(default="", max_length=20)
@@ -159,20 +201,30 @@ class Config(_Model):
     healthy_output: StrictInt | None = Field(
         default=None, description="1-based output energised only while the engine is alive"
     )
+    virtual_inputs: list[VirtualInputConfig] = Field(
+        default_factory=list,
+        max_length=MAX_VIRTUAL_INPUTS,
+        description="inputs with no wire, V1..V8: set by network signals (none by default)",
+    )
+
+    def all_inputs(self) -> list[tuple[str, InputConfig | VirtualInputConfig]]:
+        """Every input with how messages name it: ``input N`` or ``virtual input VN``."""
+        return [(f"input {i}", x) for i, x in enumerate(self.inputs, 1)] + [
+            (f"virtual input V{k}", x) for k, x in enumerate(self.virtual_inputs, 1)
+        ]
 
     @model_validator(mode="after")
     def _links(self) -> Self:
         n_out = len(self.outputs)
         problems = []
-        for i, inp in enumerate(self.inputs, 1):
+        every = self.all_inputs()
+        for label, inp in every:
             for o in inp.outputs:
                 if not 1 <= o <= n_out:
-                    problems.append(
-                        f"input {i} ({inp.name}) links output {o}, which does not exist"
-                    )
+                    problems.append(f"{label} ({inp.name}) links output {o}, which does not exist")
                 elif o == self.healthy_output:
                     problems.append(
-                        f"input {i} ({inp.name}) links output {o}, which is the healthy relay: "
+                        f"{label} ({inp.name}) links output {o}, which is the healthy relay: "
                         "unlink it first"
                     )
         for o in self.button.outputs or []:
@@ -181,14 +233,14 @@ class Config(_Model):
         known = {s.name for s in self.schedules}
         if len(known) != len(self.schedules):
             problems.append("schedule names must be unique")
-        for i, inp in enumerate(self.inputs, 1):
+        for label, inp in every:
             if inp.schedule != ALWAYS and inp.schedule not in known:
-                problems.append(f"input {i} ({inp.name}): schedule {inp.schedule!r} does not exist")
+                problems.append(f"{label} ({inp.name}): schedule {inp.schedule!r} does not exist")
             if inp.armed_by is not ArmedBy.SCHEDULE and not any(
-                x.kind is InputKind.ARMED_STATE for x in self.inputs
+                x.kind is InputKind.ARMED_STATE for _, x in every
             ):
                 problems.append(
-                    f"input {i} ({inp.name}) is armed by the panel, but no input is of kind "
+                    f"{label} ({inp.name}) is armed by the panel, but no input is of kind "
                     "'armed-state'"
                 )
         for o, out in enumerate(self.outputs, 1):
@@ -198,7 +250,7 @@ class Config(_Model):
                 )
         if self.healthy_output is not None and not 1 <= self.healthy_output <= n_out:
             problems.append(f"healthy_output {self.healthy_output} does not exist")
-        names = [i.name for i in self.inputs] + [o.name for o in self.outputs]
+        names = [i.name for _, i in every] + [o.name for o in self.outputs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             problems.append(f"names must be unique: {', '.join(dupes)} used twice")
@@ -208,9 +260,9 @@ class Config(_Model):
 
     def schedule_users(self, name: str) -> list[str]:
         """The inputs and outputs that use schedule ``name``."""
-        return [
-            f"input {i} ({x.name})" for i, x in enumerate(self.inputs, 1) if x.schedule == name
-        ] + [f"output {o} ({x.name})" for o, x in enumerate(self.outputs, 1) if x.schedule == name]
+        return [f"{label} ({x.name})" for label, x in self.all_inputs() if x.schedule == name] + [
+            f"output {o} ({x.name})" for o, x in enumerate(self.outputs, 1) if x.schedule == name
+        ]
 
     def fits(self, spec: BoardSpec) -> list[str]:
         """Problems running this config on ``spec`` (counts must match the board)."""

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         description="a destination whose oldest undelivered event is older than this raises "
         "a fault",
     )
+    sia_file: Path | None = Field(
+        default=None,
+        description="SIA DC-09 settings (a JSON document: the receiver's accounts, keys and "
+        "zone mapping, the sender's receiving centres; docs/integrations.md); unset: no SIA",
+    )
     # -- e-mail (app/network/mail.py; docs/integrations.md) --------------------------
     smtp_url: SecretStr | None = Field(
         default=None,

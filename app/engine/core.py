@@ -18,6 +18,7 @@ from app.engine.outputs import OutputChannel
 from app.engine.overrides import Overrides
 from app.engine.schedules import ScheduleBook
 from app.engine.ticking import EDGE_GRACE_NS, Reconfigured, Ticking
+from app.engine.virtual import VirtualChannel, VirtualInputs
 from app.engine.walktest import WalkTests
 from app.engine.wallclock import WallClockWatch
 from app.events import Cause, EventStamper, Kind, NewEvent
@@ -36,7 +37,7 @@ def _check_fits(config: Config, board: Board) -> None:
         raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
 
 
-class Engine(Ticking, Overrides, WalkTests):
+class Engine(Ticking, Overrides, WalkTests, VirtualInputs):
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
     def __init__(
@@ -59,7 +60,9 @@ class Engine(Ticking, Overrides, WalkTests):
         self.tz = tz
         self.schedules = ScheduleBook(config.schedules, tz)
         self.on_latches = on_latches
-        self.inputs: list[InputChannel] = []
+        self.inputs: list[InputChannel] = []  # the wired ones, then the virtual ones
+        self.virtual: list[VirtualChannel] = []
+        self._mono = clock.monotonic_ns
         self.outputs = [OutputChannel(o.name, o) for o in config.outputs]
         self.button: InputChannel | None = None
         self.faults: dict[str, dict[str, Any]] = {}
@@ -106,13 +109,13 @@ class Engine(Ticking, Overrides, WalkTests):
         """Read every input, recompute every output from the wire, the schedules and
         the persisted manual latches, and log the result."""
         now = self.clock.monotonic_ns()
-        self.inputs = [
+        wired = [
             InputChannel(cfg.name, cfg, closed=dev.closed, now=now)
             for cfg, dev in zip(self.config.inputs, self.board.inputs, strict=True)
         ]
-        self._by_name = {
-            dev.name: ch for dev, ch in zip(self.board.inputs, self.inputs, strict=True)
-        }
+        self._by_name = {dev.name: ch for dev, ch in zip(self.board.inputs, wired, strict=True)}
+        self.virtual = self._make_virtual(now)  # normal until signalled
+        self.inputs = [*wired, *self.virtual]
         if self.board.button is not None:
             self.button = InputChannel("button", BUTTON, closed=self.board.button.closed, now=now)
         self._utc = self.clock.utc_us()
@@ -192,7 +195,7 @@ class Engine(Ticking, Overrides, WalkTests):
         """Re-read every input. A pin that differs from the last edge is a missed edge
         if it still differs ``EDGE_GRACE_NS`` later: until then its edge's callback
         may be on its way. True while such a pin is being watched."""
-        for ch, dev in zip(self.inputs, self.board.inputs, strict=True):
+        for ch, dev in zip(self.inputs[: len(self.board.inputs)], self.board.inputs, strict=True):
             closed = dev.closed
             if closed == ch.raw:
                 self._differs.pop(ch, None)
@@ -231,6 +234,16 @@ class Engine(Ticking, Overrides, WalkTests):
             state = "alarm-bypassed"
         elif state == "alarm" and ch.cfg.kind is InputKind.ALARM and ch.cfg.enabled and not acts:
             state = "alarm-not-armed"
+        if isinstance(ch, VirtualChannel):  # no contact: who signalled it
+            self._event(
+                Kind.INPUT,
+                state,
+                cause,
+                channel=ch.name,
+                source=source if cause is not Cause.INPUT else ch.source,
+                detail={"virtual": ch.label, "kind": str(ch.cfg.kind), **detail},
+            )
+            return
         self._event(
             Kind.INPUT,
             state,
@@ -425,19 +438,22 @@ class Engine(Ticking, Overrides, WalkTests):
                 source=user,
                 detail={"old": old.model_dump(mode="json"), "new": config.model_dump(mode="json")},
             )
-        shown = [self._input_state(ch) if ch.cfg.enabled else None for ch in self.inputs]
+        shown = {ch: self._input_state(ch) if ch.cfg.enabled else None for ch in self.inputs}
         roles = [self._is_healthy(out) for out in self.outputs]
         self.config = config
-        for ch, cfg in zip(self.inputs, config.inputs, strict=True):
+        wired = self.inputs[: len(self.board.inputs)]
+        for ch, cfg in zip(wired, config.inputs, strict=True):
             ch.reconfigure(cfg, now)
+        self._reconfigure_virtual(config, now)
+        self.inputs = [*wired, *self.virtual]
         for out, ocfg in zip(self.outputs, config.outputs, strict=True):
             out.reconfigure(ocfg)
             out.sources.clear()
         self.schedules = ScheduleBook(config.schedules, self.tz)
         self._utc = self.clock.utc_us()
         self._update_panel(now)
-        for ch, was in zip(self.inputs, shown, strict=True):
-            if ch.cfg.enabled and self._input_state(ch) != was:
+        for ch in self.inputs:
+            if ch.cfg.enabled and self._input_state(ch) != shown.get(ch, "normal"):
                 self._log_input(ch, self._acts(ch), cause=Cause.CONFIG, source=user)
         self._rearm(now, Cause.CONFIG, user, drive=False)
         for ch in self.inputs:
@@ -471,7 +487,9 @@ class Engine(Ticking, Overrides, WalkTests):
                     "acts": self._acts(ch),
                 }
                 for ch in self.inputs
+                if not isinstance(ch, VirtualChannel)
             ],
+            "virtual_inputs": self._virtual_status(),
             "outputs": [
                 o.status(now)
                 | {"energised": bool(self._energised[n]), "healthy_relay": self._is_healthy(o)}

@@ -13,7 +13,7 @@ does not look at cannot have changed: every input's and output's own deadlines,
 the schedules' next change and the next missed-edge check are all in the deadline
 it was given, and none of them has come. An edge on the button or on a panel's
 armed-state input (which re-arm other inputs), or any edge while an operator's
-override or a walk test is in force, takes a whole tick.
+override, a walk test or virtual inputs are in force, takes a whole tick.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from hardware import Board
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from app.engine.virtual import VirtualChannel
     from app.engine.walktest import WalkSession
     from app.overrides import OverrideBook
 
@@ -79,6 +80,9 @@ class Ticking:
     set_fault: Callable[..., None]
     overrides: OverrideBook
     walk: WalkSession | None
+    virtual: list[VirtualChannel]
+    _tick_virtual: Callable[[int], None]
+    _virtual_deadlines: Callable[[], list[int]]
 
     @contextmanager
     def _holding_events(self) -> Iterator[None]:
@@ -113,6 +117,7 @@ class Ticking:
             watching = self._reconcile(now)
             self._next_reconcile = now + (EDGE_GRACE_NS if watching else RECONCILE_NS)
         self._rearm(now, Cause.SCHEDULE, None)
+        self._tick_virtual(now)
         for ch in self.inputs:
             self._step_input(ch, now)
         if self.button is not None and self.button.settle(now):
@@ -159,10 +164,16 @@ class Ticking:
         return min(deadlines)
 
     def _overridden(self) -> bool:
-        """An operator's override (a bypass, the arming) or a walk test in progress:
-        their times and rules are the whole tick's to apply, so edges take it."""
+        """An operator's override (a bypass, the arming), a walk test in progress or
+        virtual inputs configured: their times and rules are the whole tick's to
+        apply, so edges take it."""
         overrides = self.overrides
-        return bool(overrides.bypass) or overrides.arming is not None or self.walk is not None
+        return (
+            bool(overrides.bypass)
+            or overrides.arming is not None
+            or self.walk is not None
+            or bool(self.virtual)
+        )
 
     @staticmethod
     def _quick(ch: InputChannel | None) -> bool:
@@ -236,6 +247,7 @@ class Ticking:
         for ch in [*self.inputs, *([self.button] if self.button else [])]:
             times += _input_deadlines(ch)
         times += [t for t in (o.deadline(now) for o in self.outputs) if t]
+        times += self._virtual_deadlines()
         change = self.schedules.next_change(self._schedules_in_use(), self._utc)
         if change is not None:
             times.append(now + (change - self._utc) * 1000)

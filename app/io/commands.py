@@ -46,7 +46,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from app.config import MAX_MS, MIN_MS, Config
+from app.config import MAX_MS, MAX_VIRTUAL_INPUTS, MIN_MS, Config
 from app.overrides import MAX_S, MIN_S
 from app.text import Name, Text, check_name
 
@@ -138,7 +138,8 @@ _USER = Field(default="local", description="who asks, for the log")
 class GetStatus(Command[dict[str, Any]]):
     """every input (contact, alarm, armed, schedule, armed_by, acts, chattering,
     stuck) and output (active, energised, mode, hold, schedule, scheduled, latched,
-    time_left_ms, cause), faults, version, uptime, board, simulated, boot id, clock
+    time_left_ms, cause), the virtual inputs apart (`virtual_inputs`: label, alarm,
+    refresh_s, signal_lost, signalled_by), faults, version, uptime, board, simulated, boot id, clock
     sync, event-log writer state"""
 
     cmd = "status"
@@ -186,6 +187,34 @@ class Simulate(Command[SimAction]):
             raise ValueError(f"{self.action} needs the input's number: input")
         if self.action in ("press", "release") and self.input is not None:
             raise ValueError(f"{self.action} is the button's: it takes no input")
+        return self
+
+
+#: a pulse's length in seconds (a day at most)
+PulseS = Annotated[int, Field(ge=1, le=86_400), _whole(1, 86_400)]
+VirtualNumber = Annotated[int, Field(ge=1, le=MAX_VIRTUAL_INPUTS), _whole(1, MAX_VIRTUAL_INPUTS)]
+
+
+class Signal(Command[Changed]):
+    """`{"changed": true}` if the virtual input's state changed. Sets virtual input
+    V`virtual` active or inactive, or pulses it for `pulse_s` seconds: the engine
+    takes it as a debounced edge (kind, arming, linkage, logging with `user` as the
+    source). A repeat of its state only refreshes it (`{"changed": false}`, nothing
+    logged); one not refreshed within its `refresh_s` falls back to normal with a
+    `signal-lost` fault"""
+
+    cmd = "signal"
+    virtual: VirtualNumber = Field(description="k of the virtual input Vk")
+    action: Literal["active", "inactive", "pulse"]
+    pulse_s: PulseS | None = Field(default=None, description="a pulse's length, seconds")
+    user: Who = _USER
+
+    @model_validator(mode="after")
+    def _pulse_length(self) -> Self:
+        if self.action == "pulse" and self.pulse_s is None:
+            raise ValueError("a pulse needs its length in seconds: pulse_s")
+        if self.action != "pulse" and self.pulse_s is not None:
+            raise ValueError(f"pulse_s is for a pulse only, not for {self.action!r}")
         return self
 
 
@@ -322,8 +351,9 @@ class WalkTestEnd(Command[dict[str, Any]]):
 
 class NetworkFault(Command[None]):
     """null. The network process's faults (a destination's backlog grown old, events
-    the log removed before a destination got them): raised or cleared on channel
-    `network`, logged once per change. Sending the same state again changes nothing"""
+    the log removed before a destination got them, a SIA DC-09 panel that missed its
+    poll interval): raised or cleared on channel `network`, logged once per change.
+    Sending the same state again changes nothing"""
 
     cmd = "network-fault"
     code: FaultCode = Field(description="e.g. `mqtt-backlog`")
@@ -348,6 +378,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         StopOutput,
         Trigger,
         Simulate,
+        Signal,
         GetConfig,
         ClearFault,
         SetConfig,

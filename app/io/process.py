@@ -53,6 +53,7 @@ from app.io.commands import (
     Reload,
     SecurityEvent,
     SetConfig,
+    Signal,
     Simulate,
     StartOutput,
     StopOutput,
@@ -279,6 +280,7 @@ class IoProcess:
             StopOutput.cmd: self._stop_output,
             Trigger.cmd: self._trigger,
             Simulate.cmd: self._simulate,
+            Signal.cmd: self._signal,
             GetConfig.cmd: lambda _: self.engine.config.model_dump(mode="json"),
             SetConfig.cmd: self._set_config,
             Reload.cmd: lambda _: self._reload(),
@@ -393,6 +395,11 @@ class IoProcess:
         else:
             (sim.press if action == "press" else sim.release)()
         return action
+
+    def _signal(self, command: Signal) -> Changed:
+        """A virtual input's signal (from the web API or the network process)."""
+        k, action, pulse_s, user = command.virtual, command.action, command.pulse_s, command.user
+        return Changed(changed=self._act(lambda: self.engine.signal(k, action, pulse_s, user)))
 
     def _set_config(self, command: SetConfig) -> Changed:
         new, user = command.config, command.user

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 
 from app.events import Event
-from app.io.commands import GetStatus, StartOutput, StopOutput, Trigger
+from app.io.commands import GetStatus, Signal, StartOutput, StopOutput, Trigger
 from app.io.protocol import Client, ControlError
 from app.network.delivery import backoff_delays, describe
 from app.network.destination import Delivery, DeliveryError
@@ -137,6 +137,7 @@ class MqttDestination:
         if self.settings.commands:
             await client.subscribe(f"{self.prefix}/output/+/set", qos=1)
             await client.subscribe(f"{self.prefix}/trigger/press", qos=1)
+            await client.subscribe(f"{self.prefix}/virtual/+/set", qos=1)
         await self._announce(client)
         self._client = client
         self.last_error = None
@@ -187,6 +188,9 @@ class MqttDestination:
             if text == "PRESS":
                 self.io.send(Trigger(user=user))
             return
+        if topic.startswith(f"{self.prefix}/virtual/"):
+            self._signal(topic.removeprefix(f"{self.prefix}/virtual/").removesuffix("/set"), text)
+            return
         name = topic.removeprefix(f"{self.prefix}/output/").removesuffix("/set")
         outputs = self.io.send(GetStatus()).get("outputs", [])
         numbers = [n for n, o in enumerate(outputs, 1) if slug(o["name"]) == name]
@@ -198,6 +202,28 @@ class MqttDestination:
             self.io.send(StopOutput(output=numbers[0], user=user))
         else:
             raise ValueError(f"payload must be ON or OFF, not {text[:20]!r}")
+
+    def _signal(self, name: str, text: str) -> None:
+        """A virtual input's signal (#21): ``ON``, ``OFF`` or ``PULSE <seconds>`` on
+        ``<prefix>/virtual/<slug or label>/set``."""
+        user = f"mqtt:{self.settings.client_id}"[:64]
+        virtual = self.io.send(GetStatus()).get("virtual_inputs", [])
+        found = [
+            int(v["label"][1:])
+            for v in virtual
+            if name in (slug(v["name"]), str(v["label"]).lower())
+        ]
+        if not found:
+            raise ValueError(f"no virtual input {name!r}")
+        word, _, seconds = text.partition(" ")
+        if text == ON:
+            self.io.send(Signal(virtual=found[0], action="active", user=user))
+        elif text == OFF:
+            self.io.send(Signal(virtual=found[0], action="inactive", user=user))
+        elif word == "PULSE" and seconds.isdigit():
+            self.io.send(Signal(virtual=found[0], action="pulse", pulse_s=int(seconds), user=user))
+        else:
+            raise ValueError(f"payload must be ON, OFF or PULSE <seconds>, not {text[:20]!r}")
 
     # -- the contract ------------------------------------------------------------------
 

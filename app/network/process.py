@@ -32,6 +32,8 @@ from app.network.device import device_id
 from app.network.mail import mail_destination
 from app.network.mqtt import MqttDestination, MqttSettings
 from app.network.outbox import Outbox
+from app.network.sia.sender import SiaSender
+from app.network.sia.service import SiaConfig, load_sia, run_receiver, sia_destination
 from app.network.source import EventSource
 from app.network.webhook import WebhookDestination
 from app.settings import Settings
@@ -39,7 +41,9 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def destinations(settings: Settings, device: str, io: Client) -> list[Destination]:
+def destinations(
+    settings: Settings, device: str, io: Client, sia: SiaConfig | None = None
+) -> list[Destination]:
     """The destinations the settings configure, in a fixed order."""
     found: list[Destination] = []
     if mqtt_url := secret(settings.mqtt_url):
@@ -68,6 +72,9 @@ def destinations(settings: Settings, device: str, io: Client) -> list[Destinatio
     for made in (mail_destination(settings), apprise_destination(settings)):
         if made is not None:
             found.append(made)
+    sender = None if sia is None else sia_destination(sia)  # SIA DC-09 (app/network/sia)
+    if sender is not None:
+        found.append(sender)
     return found
 
 
@@ -79,6 +86,8 @@ class NetworkProcess:
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         check(settings)  # a wrong destination setting stops this process only
+        # SIA DC-09: a wrong settings file (SiaConfigError) stops this process only
+        sia = None if settings.sia_file is None else load_sia(settings.sia_file)
         directory = settings.network_state_dir
         directory.mkdir(parents=True, exist_ok=True)
         self.device_id = device_id(directory)
@@ -90,7 +99,7 @@ class NetworkProcess:
             command = NetworkFault(code=code, active=active, message=message[:300])
             await asyncio.to_thread(io.send, command)
 
-        self.destinations = destinations(settings, self.device_id, io)
+        self.destinations = destinations(settings, self.device_id, io, sia)
         self.loops = {
             d.name: DeliveryLoop(
                 d,
@@ -105,7 +114,7 @@ class NetworkProcess:
         if not self.loops:
             log.warning(
                 "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL, "
-                "ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL): "
+                "ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL, ALARMBRIDGE_SIA_FILE): "
                 "the network process only answers its status"
             )
         path = settings.network_socket_path
@@ -124,6 +133,10 @@ class NetworkProcess:
             if isinstance(destination, MqttDestination):
                 destination.on_connected = self.loops[destination.name].retry_now
                 tasks.append(asyncio.create_task(destination.run(), name="mqtt-connection"))
+            if isinstance(destination, SiaSender) and destination.settings.null_s:
+                tasks.append(asyncio.create_task(destination.supervise(), name="sia-null"))
+        if sia is not None and sia.receiver.enabled:  # panels in: virtual inputs
+            tasks.append(asyncio.create_task(run_receiver(sia, io, stop), name="sia-receiver"))
         for name, loop in self.loops.items():
             tasks.append(asyncio.create_task(loop.run(), name=f"deliver-{name}"))
             tasks.append(asyncio.create_task(loop.watch(), name=f"watch-{name}"))

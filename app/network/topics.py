@@ -11,7 +11,9 @@ Topics (``<prefix>`` is ``alarmbridge/<device id>`` unless set; docs/integration
 * ``<prefix>/event``: one JSON object per log row (not retained), with ``seq`` and
   ``key`` (the idempotency key ``<device id>-<seq>``);
 * commands (only with ``mqtt_commands`` on): ``<prefix>/output/<slug>/set``
-  (``ON``: start until stopped, ``OFF``: stop) and ``<prefix>/trigger/press``.
+  (``ON``: start until stopped, ``OFF``: stop), ``<prefix>/trigger/press``, and
+  ``<prefix>/virtual/<slug or v1..v8>/set`` (a virtual input: ``ON`` active, ``OFF``
+  normal, ``PULSE <seconds>``).
 """
 
 from __future__ import annotations

@@ -53,6 +53,24 @@ class InputState(_Out):
     stuck: bool
 
 
+class VirtualInputState(_Out):
+    number: int = Field(description="numbered after the wired inputs (V1 is input N+1)")
+    label: str = Field(description="V1..V8")
+    name: str
+    enabled: bool
+    kind: str
+    schedule: str
+    armed_by: str
+    alarm: bool = Field(description="active (signalled), or normal")
+    armed: bool | None
+    acts: bool
+    chattering: bool
+    stuck: bool
+    refresh_s: int = Field(description="its sender repeats its state this often; 0: no timeout")
+    signal_lost: bool = Field(description="not refreshed in time: taken as normal, a fault")
+    signalled_by: str | None = Field(description="who sent its last signal")
+
+
 class OutputState(_Out):
     number: int
     name: str
@@ -119,6 +137,7 @@ class Status(_Out):
     running: bool
     panel_armed: bool
     inputs: list[InputState]
+    virtual_inputs: list[VirtualInputState] = Field(default_factory=list)
     outputs: list[OutputState]
     faults: list[FaultOut]
     eventlog: WriterState
@@ -139,6 +158,10 @@ def status_from_io(raw: dict[str, Any]) -> Status:
         for n, i in enumerate(raw["inputs"], 1)
     ]
     data["outputs"] = [{"number": n, **o} for n, o in enumerate(raw["outputs"], 1)]
+    wired = len(raw["inputs"])
+    data["virtual_inputs"] = [
+        {"number": wired + k, **v} for k, v in enumerate(raw.get("virtual_inputs", []), 1)
+    ]
     data["overrides"] = {
         "bypass": raw.get("bypass", []),
         "arming_override": raw.get("arming_override"),

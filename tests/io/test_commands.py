@@ -50,6 +50,7 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "stop",
         "trigger",
         "sim",
+        "signal",
         "config-get",
         "config-set",
         "reload",
@@ -89,6 +90,12 @@ def test_a_switch_or_a_string_is_not_a_number() -> None:
     assert "duration_ms must be a whole number" in refused("start", output=1, duration_ms=False)
     assert "input must be a whole number" in refused("sim", action="open", input=True)
     assert "output must be a whole number of 1 or more" in refused("stop", output=0)
+    assert "virtual must be a whole number from 1 to 8" in refused(
+        "signal", virtual=True, action="active"
+    )
+    assert "pulse_s must be a whole number" in refused(
+        "signal", virtual=1, action="pulse", pulse_s="3"
+    )
 
 
 @pytest.mark.parametrize("duration", [MIN_MS - 1, MAX_MS + 1, -5])

@@ -113,6 +113,8 @@ def test_events_removed_by_retention_are_recorded_as_lost(
         wait_until(lambda: network.status().destinations[0].lost, what="the loss recorded")
         lost = network.status().destinations[0].lost
         assert lost == {"from": 1, "to": cut, "total": cut}
+        # the loss is recorded before the first batch after it is sent: wait for that batch
+        wait_until(lambda: receiver.received, what="the first event after the loss")
         assert receiver.received[0].body["data"]["seq"] == cut + 1
         # ...and logged, as a fault on channel network, through the io process
         engine = make_engine(db, read_only=True)

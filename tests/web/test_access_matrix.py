@@ -72,6 +72,13 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/trigger"): OPERATOR,
     ("POST", "/api/v1/simulation/inputs/{n}"): OPERATOR,
     ("POST", "/api/v1/simulation/button"): OPERATOR,
+    # virtual inputs: signals are an operator's, their configuration an admin's
+    ("POST", "/api/v1/inputs/{n}/signal"): OPERATOR,
+    ("GET", "/api/v1/virtual-inputs"): VIEWER,
+    ("POST", "/api/v1/virtual-inputs"): ADMIN,
+    ("GET", "/api/v1/virtual-inputs/{n}"): VIEWER,
+    ("PUT", "/api/v1/virtual-inputs/{n}"): ADMIN,
+    ("DELETE", "/api/v1/virtual-inputs/{n}"): ADMIN,
     # an operator's overrides for a while: bypass an input, arm or disarm everything
     ("POST", "/api/v1/inputs/{n}/bypass"): OPERATOR,
     ("DELETE", "/api/v1/inputs/{n}/bypass"): OPERATOR,

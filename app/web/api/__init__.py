@@ -13,6 +13,7 @@ from app.web.api import (
     overrides,
     schedules,
     status,
+    virtual,
     walktest,
 )
 from app.web.errors import COMMON_ERRORS
@@ -21,7 +22,17 @@ from app.web.security import require
 router = APIRouter(prefix="/api/v1", responses=COMMON_ERRORS)
 router.include_router(auth.public)
 protected = APIRouter(dependencies=[Depends(require(Role.VIEWER))])
-for module in (status, config, schedules, actions, overrides, walktest, events, integrations):
+for module in (
+    status,
+    config,
+    schedules,
+    actions,
+    overrides,
+    walktest,
+    events,
+    integrations,
+    virtual,
+):
     protected.include_router(module.router)
 protected.include_router(auth.router)
 router.include_router(protected)
