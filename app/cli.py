@@ -10,35 +10,66 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from app import __version__
-from app.cli_log import UsageError, cmd_events, print_event
 from app.cli_network import add_parser as add_network_parser
-from app.config import MAX_MS, MIN_MS
-from app.eventlog.database import EventLogError
+from app.eventlog.errors import EventLogError
 from app.instance import InstanceError, check_free
-from app.io.commands import (
-    ClearFault,
-    GetConfig,
-    GetStatus,
-    SecurityEvent,
-    SetConfig,
-    Simulate,
-    StartOutput,
-    StopOutput,
-    Trigger,
-    explain,
-)
-from app.io.protocol import Client, ControlError
-from app.settings import Settings
-from app.store import parse_config
-from app.text import check_name, printable
 from hardware import PRESETS, HardwareError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from app.cli_log import UsageError, cmd_events, print_event
+    from app.config import MAX_MS, MIN_MS
+    from app.io.commands import (
+        ClearFault,
+        GetConfig,
+        GetStatus,
+        SecurityEvent,
+        SetConfig,
+        Simulate,
+        StartOutput,
+        StopOutput,
+        Trigger,
+        explain,
+    )
+    from app.io.protocol import Client, ControlError
+    from app.settings import Settings
+    from app.text import check_name, printable
+
+
+def _import_the_rest() -> None:
+    """pydantic and what is built on it (the settings, the typed io commands), made
+    module globals here rather than imported at the top: ``alarmbridge io`` claims
+    its relays first (:func:`cmd_io`), every other command calls this before it parses."""
+    # (Imported for globals() below: ruff cannot see that use, hence the noqa.)
+    from pydantic import ValidationError  # noqa: F401
+
+    from app.cli_log import UsageError, cmd_events, print_event  # noqa: F401
+    from app.config import MAX_MS, MIN_MS  # noqa: F401
+    from app.io.commands import (  # noqa: F401
+        ClearFault,
+        GetConfig,
+        GetStatus,
+        SecurityEvent,
+        SetConfig,
+        Simulate,
+        StartOutput,
+        StopOutput,
+        Trigger,
+        explain,
+    )
+    from app.io.protocol import Client, ControlError  # noqa: F401
+    from app.settings import Settings  # noqa: F401
+    from app.text import check_name, printable  # noqa: F401
+
+    globals().update(locals())
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    _import_the_rest()  # (app.cli_log imports this module afresh under `python -m app.cli`)
     given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
     return Settings(**given)
 
@@ -48,10 +79,30 @@ def _client(args: argparse.Namespace) -> Client:
 
 
 def cmd_io(args: argparse.Namespace) -> int:
-    from app.io.process import IoProcess, run_forever
+    from app.io.claim import claim_early, claim_relays
 
-    settings = _settings(args)
-    run_forever(IoProcess(settings, on_event=print_event if args.print_events else None))
+    # The instance lock, then the relays at their safe level, from the arguments and
+    # the environment alone (no pydantic yet); checked against the settings after.
+    early = claim_early(args.data_dir, args.pins, args.board, args.board_file)
+    try:
+        _import_the_rest()
+        settings = _settings(args)
+    except BaseException:
+        if early is not None:
+            early.release()
+        raise
+    claimed = early if early is not None and early.matches(settings) else None
+    if claimed is None:  # (the rare case: they differ; the settings decide)
+        if early is not None:
+            early.release()
+        claimed = claim_relays(settings)
+    with claimed.until_handed_on():  # the heavy imports come after the relays
+        from app.io.process import IoProcess, run_forever
+
+        process = IoProcess(
+            settings, on_event=print_event if args.print_events else None, claimed=claimed
+        )
+    run_forever(process)
     return 0
 
 
@@ -189,6 +240,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.file} is not valid JSON: {exc}") from None
+    from app.store import parse_config
+
     new = parse_config(data)  # the io process checks it too: here, for the message
     if not _client(args).send(SetConfig(config=new, user=args.user)).changed:
         print(f"{args.file} is the running configuration: nothing changed")
@@ -289,6 +342,10 @@ def _user_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"a user name {exc}") from None
 
 
+def _cmd_events(args: argparse.Namespace) -> int:
+    return cmd_events(args)  # (app.cli_log is imported by _import_the_rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -380,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = events.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON lines")
     fmt.add_argument("--csv", action="store_true")
-    events.set_defaults(func=cmd_events)
+    events.set_defaults(func=_cmd_events)
     config = sub.add_parser(
         "config", parents=[common, user], help="export or import the configuration"
     )
@@ -451,6 +508,9 @@ def file_mode_mask(command: str, current: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["io"]:  # the io process imports the rest after its relays (cmd_io)
+        _import_the_rest()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     previous = os.umask(0o077)
@@ -459,16 +519,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
-    except (
-        ControlError,
-        HardwareError,
-        UsageError,
-        ValueError,
-        EventLogError,
-        InstanceError,
-        ValidationError,
-        OSError,
-    ) as exc:
+    except Exception as exc:
+        _import_the_rest()  # (the io process may fail before it did)
+        expected = (
+            ControlError,
+            HardwareError,
+            UsageError,
+            ValueError,
+            EventLogError,
+            InstanceError,
+            ValidationError,
+            OSError,
+        )
+        if not isinstance(exc, expected):
+            raise
         print(f"alarmbridge: {_one_line(exc)}", file=sys.stderr)
         return 1
     finally:

@@ -8,9 +8,10 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.settings import Settings
+if TYPE_CHECKING:  # (annotations only: `alarmbridge io` imports this before pydantic)
+    from app.settings import Settings
 
 
 def _when(utc_us: int | None) -> str:

@@ -7,7 +7,6 @@ each with its own ``--data-dir``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from hardware import BoardSpec, PinMapError, preset
+from hardware.boards import BoardSpec, load_spec
 
 
 def system_timezone() -> str:
@@ -250,12 +249,4 @@ class Settings(BaseSettings):
 
     def board_spec(self) -> BoardSpec:
         """The board to open: a preset, or the custom map in ``board_file``."""
-        if self.board != "custom":
-            return preset(self.board)
-        if self.board_file is None:
-            raise PinMapError(["board 'custom' needs --board-file with the pin map (JSON)"])
-        try:
-            data = json.loads(self.board_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise PinMapError([f"cannot read the board file {self.board_file}: {exc}"]) from exc
-        return BoardSpec.from_mapping(data)
+        return load_spec(self.board, self.board_file)

@@ -34,31 +34,28 @@ CONNECTIONS = 50
 WAIT_S = 30.0  # after the last edge, how long the last receipts are waited for
 
 NOTES = {
-    "fanout.idle": "An event is streamed only after it is committed (ADR 0003), and the "
-    "writer waits up to 50 ms for more events before it commits (group commit). An "
-    "isolated edge therefore waits the whole window, about 50 ms plus the fsync, before "
-    "anything can be sent, whatever the web process does: the direct subscription "
-    "(baseline) shows the same floor. Outliers above it hit all clients of one edge "
-    "together (a stalled process, not a slow client).",
-    "fanout.loaded": "On top of the commit window, the saturated web process's event loop "
-    "is busy: a py-spy profile taken while writing this bench showed it spending over 40 % "
-    "of its time converting the events of GET /api/v1/events pages (that conversion runs "
-    "on the loop, not in the worker thread), with the fan-out to the stream clients "
-    "queued behind it; each live event is also rendered once per client.",
+    "fanout.idle": "An event is streamed only after it is committed (ADR 0003); since #17 "
+    "an isolated event is committed at once (classic group commit, ADR 0013), so what is "
+    "left is the commit's fsync, the hop to the web process and its event loop. The "
+    "direct subscription (baseline) shows the io process's share. Outliers hit all "
+    "clients of one edge together (a stalled process, not a slow client).",
+    "fanout.loaded": "The saturated web process's event loop is busy with the API "
+    "requests (parsing, routing, sending 35 kB pages; their rows-to-JSON work runs in "
+    "the worker threads since #17, but a worker thread holds the GIL while it runs), "
+    "so the fan-out to the stream clients waits its turn; each live item is rendered "
+    "once for all of them.",
 }
 
 REMEDIES = {
-    "fanout.idle": "Commit at once when the writer is idle and group only what arrives "
-    "while a commit is running (classic group commit): the what-if in metric 2 (commit "
-    "window 0) commits an isolated event in a few milliseconds.",
-    "fanout.loaded": "Move the API's per-event conversion off the event loop (into the "
-    "worker thread, with the query) and render each live event once for all clients.",
+    "fanout.idle": "See metric 2: the writer's work per commit and the fsync are the floor.",
+    "fanout.loaded": "Serve the stream from a process or worker of its own, or cap the "
+    "API's concurrency so the loop gets back to the streams between requests.",
 }
 
 PI_NOTE = (
-    "The commit window is the same 50 ms on a Pi, the SD card's fsync adds more than "
-    "here, and the web process's share grows with the slower CPU. A browser on the LAN "
-    "adds its network round trip."
+    "An isolated event is committed at once on a Pi too; the SD card's fsync adds more "
+    "than here, and the web process's share grows with the slower CPU. A browser on the "
+    "LAN adds its network round trip."
 )
 
 

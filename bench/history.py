@@ -2,11 +2,13 @@
 
 Through the real code: :func:`app.eventlog.queries.newest` (SQLAlchemy Core,
 keyset order, rows turned into events) on an engine made the way the web
-process makes it (``must_exist``, ``NullPool``: every query opens the file
-afresh). Each query picks a channel and a 7-day window at random in the log's
-year. The page cache is warm: the file is read through once, then a warm-up
-runs, as on an appliance whose log fits in its memory (a 1M-event log is about
-170 MB); cold-cache queries are not measured.
+process makes it for its pages (``must_exist``, ``NullPool``: every query opens
+the file afresh; since #17 the events API keeps one connection per worker thread
+instead, and builds its JSON from the rows: metric 4). Each query picks a
+channel and a 7-day window at random in the log's year. The page cache is
+warm: the file is read through once, then a warm-up runs, as on an appliance
+whose log fits in its memory (a 1M-event log is about 170 MB); cold-cache
+queries are not measured.
 
 Baseline: the very SQL that query sent (captured from the engine), run with
 plain sqlite3 on one open connection: what SQLite alone takes. The query plan

@@ -13,8 +13,10 @@ boards we know; :meth:`BoardSpec.from_mapping` reads a custom map from config.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hardware.errors import PinMapError
@@ -259,3 +261,17 @@ def preset(name: str) -> BoardSpec:
         raise PinMapError(
             [f"unknown board preset {name!r}: choose one of {', '.join(PRESETS)}, or 'custom'"]
         ) from None
+
+
+def load_spec(board: str, board_file: Path | None) -> BoardSpec:
+    """The pin map ``board`` names: a preset, or for "custom" the JSON in ``board_file``
+    (the io process reads it before its settings: app/io/claim.py)."""
+    if board != "custom":
+        return preset(board)
+    if board_file is None:
+        raise PinMapError(["board 'custom' needs --board-file with the pin map (JSON)"])
+    try:
+        data = json.loads(board_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise PinMapError([f"cannot read the board file {board_file}: {exc}"]) from exc
+    return BoardSpec.from_mapping(data)

@@ -59,5 +59,13 @@ def verify(stored: str, password: str) -> bool:
         return False
 
 
-#: verified against when a user does not exist, so a wrong name costs the same time
-DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+#: verified against when a user does not exist, so a wrong name costs the same time:
+#: the hash of a random password nobody kept, made once with the hasher's parameters
+#: (a test checks they still are). A literal, not made at import: a hash takes a few
+#: hundred milliseconds and 64 MiB, which the web process's start need not pay.
+DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$Hozp9dT+16d8soJpPSLrUA$83g/y3Vu+tPeI+lgDYFCy/nTdYUTL48nsdILgUO95Is"  # noqa: E501
+
+
+def dummy_hash() -> str:
+    """:data:`DUMMY_HASH` (what a login for an unknown user is verified against)."""
+    return DUMMY_HASH

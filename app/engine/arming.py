@@ -29,8 +29,13 @@ class Arming:
     overrides: OverrideBook  # bypassed inputs, an arming override (app/engine/overrides.py)
     _utc: int  # the wall clock as of this tick
     _after_step: bool  # this tick follows a step of the wall clock
+    #: during a tick: its events (what to stamp), stamped and emitted at its end
+    _held: list[tuple[Kind, str, Cause, dict[str, Any]]] | None = None
 
     def _event(self, kind: Kind, state: str, cause: Cause, **kw: Any) -> None:
+        if self._held is not None:
+            self._held.append((kind, state, cause, kw))
+            return
         try:
             self.emit(self.stamper.make(kind, state, cause, **kw))
         except Exception:  # the relay path never fails because of the log

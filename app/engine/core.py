@@ -8,16 +8,16 @@ written; events leave through ``emit``, which must never block.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
 from app.clock import Clock
 from app.config import Config, InputConfig, InputKind
-from app.engine.inputs import MS, InputChannel, S
+from app.engine.inputs import InputChannel
 from app.engine.outputs import OutputChannel
 from app.engine.overrides import Overrides
 from app.engine.schedules import ScheduleBook
+from app.engine.ticking import EDGE_GRACE_NS, Reconfigured, Ticking
 from app.engine.virtual import VirtualChannel, VirtualInputs
 from app.engine.walktest import WalkTests
 from app.engine.wallclock import WallClockWatch
@@ -27,19 +27,8 @@ from app.schedules.calendar import DAY_US
 from app.timefmt import utc_iso
 from hardware import Board, ContactChange
 
-RECONCILE_NS = 1 * S  # re-read every input (and check the wall clock) this often
-EDGE_GRACE_NS = 50 * MS  # a pin must differ from the last edge this long to be a missed edge
 STEP_DETAIL_MAX_US = 7 * DAY_US  # longer steps do not list the schedule changes they cross
 BUTTON = InputConfig(name="button", response_ms=50, stuck_after_s=0)
-
-
-@dataclass(frozen=True, slots=True)
-class Reconfigured:
-    """A configuration change being applied: who made it (None: a reload), and
-    which outputs (0-based) it gave new settings or a new role."""
-
-    user: str | None
-    outputs: set[int]
 
 
 def _check_fits(config: Config, board: Board) -> None:
@@ -48,7 +37,7 @@ def _check_fits(config: Config, board: Board) -> None:
         raise ValueError("the configuration does not fit the board: " + "; ".join(problems))
 
 
-class Engine(Overrides, WalkTests, VirtualInputs):
+class Engine(Ticking, Overrides, WalkTests, VirtualInputs):
     """Owns the logic of one board. ``emit`` receives every event, in order."""
 
     def __init__(
@@ -332,94 +321,6 @@ class Engine(Overrides, WalkTests, VirtualInputs):
     def _is_healthy(self, out: OutputChannel) -> bool:
         healthy = self.config.healthy_output
         return healthy is not None and self.outputs[healthy - 1] is out
-
-    # -- the loop -------------------------------------------------------------
-
-    def tick(self, now: int | None = None) -> int | None:
-        """Process everything due by ``now``; return the next deadline (monotonic ns)."""
-        if not self.running:
-            return None
-        now = self.clock.monotonic_ns() if now is None else now
-        self._utc = self.clock.utc_us()
-        self._check_wall_clock(now)
-        if now >= self._next_reconcile:
-            watching = self._reconcile(now)
-            self._next_reconcile = now + (EDGE_GRACE_NS if watching else RECONCILE_NS)
-        self._rearm(now, Cause.SCHEDULE, None)
-        self._tick_virtual(now)
-        for ch in self.inputs:
-            if ch.settle(now):
-                self._input_settled(ch, now)
-            if ch.chattering:
-                self._check_chatter(ch, now)
-            stuck = ch.check_stuck(now)
-            if stuck is not None:
-                self.set_fault(
-                    f"{ch.name}:stuck",
-                    stuck,
-                    f"{ch.name} has been in alarm for over {ch.cfg.stuck_after_s} s"
-                    if stuck
-                    else f"{ch.name} left alarm",
-                )
-        if self.button is not None and self.button.settle(now):
-            self._button_settled(self.button, now)
-        self._update_outputs(now)
-        self._after_step = False
-        return self._next_deadline(now)
-
-    def _update_outputs(self, now: int, reconfigured: Reconfigured | None = None) -> None:
-        """Bring every output and its relay up to ``now``; log each change of state.
-
-        Right after a configuration change (``reconfigured``) the change is the
-        cause of what happens here, and an output whose settings changed is logged
-        when its relay flips even if its state did not (valid signal close/open,
-        the healthy relay). The output keeps its own cause and source (what keeps
-        it active) for the status and for the row that ends it.
-        """
-        for n, out in enumerate(self.outputs):
-            schedule = out.cfg.schedule
-            scheduled = self.schedules.is_active(schedule, self._utc)
-            if scheduled and not out.scheduled:
-                out.mark(Cause.SCHEDULE, schedule)
-            out.scheduled = scheduled
-            changed = out.update(now)
-            energised = True if self._is_healthy(out) else out.energised
-            flipped = energised != self._energised[n]
-            if flipped:
-                self.board.relays[n].set(energised)
-                self._energised[n] = energised
-            cause, source = out.cause, out.source
-            if reconfigured is not None:
-                cause, source = Cause.CONFIG, reconfigured.user
-                changed = changed or (flipped and n in reconfigured.outputs)
-            if changed:
-                self._event(
-                    Kind.OUTPUT,
-                    "active" if out.active else "idle",
-                    cause,
-                    channel=out.name,
-                    dvr_channel=out.cfg.dvr_channel or None,
-                    source=source,
-                    detail={"relay": "energised" if energised else "released"}
-                    | ({"pulses": out.pulses} if not out.active and out.cfg.mode == "pulse" else {})
-                    | ({"clock_step": True} if self._after_step else {}),
-                )
-
-    def _next_deadline(self, now: int) -> int:
-        times = [self._next_reconcile]
-        for ch in [*self.inputs, *([self.button] if self.button else [])]:
-            times += [t for t in (ch.deadline(), ch.chatter_deadline(), ch.stuck_deadline()) if t]
-        times += [t for t in (o.deadline(now) for o in self.outputs) if t]
-        times += self._virtual_deadlines()
-        change = self.schedules.next_change(self._schedules_in_use(), self._utc)
-        if change is not None:
-            times.append(now + (change - self._utc) * 1000)
-        return min(times)
-
-    def _schedules_in_use(self) -> set[str | None]:
-        used: set[str | None] = {o.cfg.schedule for o in self.outputs}
-        used.update(ch.cfg.schedule for ch in self.inputs if ch.armed is not None)
-        return used
 
     # -- the wall clock -------------------------------------------------------
 

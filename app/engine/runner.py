@@ -123,18 +123,22 @@ class EngineRunner:
             except queue.Empty:
                 item = ()
             try:
+                edges: set[str] = set()  # only edges came: a quick tick for their inputs
+                other = item == ()  # a timed wake-up, or a command: a whole tick
                 while item != ():
                     if item is None:
                         return
                     if isinstance(item, ContactChange):
                         engine.contact_changed(item)
+                        edges.add(item.name)
                     else:
                         item()
+                        other = True
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = ()
-                deadline = engine.tick()
+                deadline = engine.tick() if other else engine.tick_edges(edges, deadline)
             except Exception:
                 log.exception("the engine loop hit an error; it carries on")
                 deadline = None

@@ -4,6 +4,12 @@ Producers :meth:`~EventBuffer.put` events (any thread, O(1), never waiting for t
 database); the writer thread :meth:`~EventBuffer.take`\\ s batches in queue order
 and reports them :meth:`~EventBuffer.done` once committed.
 
+Classic group commit: :meth:`~EventBuffer.take` never waits for more once something
+is queued. An idle writer takes the first event alone and commits it at once; what
+arrives while that commit (its fsync) is in progress queues up and is taken, all of
+it up to ``max_batch``, as the next batch. Batches grow with the load, not with a
+timer.
+
 At most ``limit`` submitted events wait uncommitted (queued or in the batch being
 written). Beyond that the *oldest* are kept (they explain how things got here)
 and newer ones are dropped: each run of dropped events is one :class:`Gap` in the
@@ -72,7 +78,6 @@ class EventBuffer:
         self._dropped = 0
         self._attempts = 0  # write attempts begun
         self._last_failed = 0  # the number of the last attempt that failed
-        self._flushers = 0
         self._closed = False  # stop() was called: no more events accepted
         self._aborted = False  # give up now, even with events left
         self._finished = False  # the writer thread has ended
@@ -108,7 +113,7 @@ class EventBuffer:
     def _append(self, item: Item) -> None:  # with _cond held
         self._queue.append(item)
         self._submitted += 1
-        if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
+        if len(self._queue) == 1:  # the writer waits only on an empty queue
             self._cond.notify_all()
 
     def flush(self, timeout: float) -> bool:
@@ -120,36 +125,25 @@ class EventBuffer:
         deadline = time.monotonic() + timeout
         with self._cond:
             target, attempts = self._submitted, self._attempts
-            self._flushers += 1  # the writer skips its commit window meanwhile
-            self._cond.notify_all()
-            try:
-                while self._committed < target:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._last_failed > attempts or self._finished:
-                        return False
-                    self._cond.wait(remaining)
-                return True
-            finally:
-                self._flushers -= 1
+            while self._committed < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._last_failed > attempts or self._finished:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
     # ----------------------------------------------------------- writer thread
 
-    def take(self, window_s: float) -> list[Item] | None:
-        """The next batch, in queue order: waits for a first item, then up to
-        ``window_s`` for more (up to ``max_batch``). None once closed and empty, or aborted.
+    def take(self) -> list[Item] | None:
+        """The next batch, in queue order: waits for a first item, then takes what is
+        queued (up to ``max_batch``) without waiting for more. None once closed and
+        empty, or aborted.
         """
         with self._cond:
             while not (self._queue or self._closed or self._aborted):
                 self._cond.wait()
             if self._aborted or not self._queue:
                 return None
-            deadline = time.monotonic() + window_s
-            while (
-                len(self._queue) < self._max_batch
-                and not (self._closed or self._flushers or self._aborted)
-                and (remaining := deadline - time.monotonic()) > 0
-            ):
-                self._cond.wait(remaining)
             count = min(self._max_batch, len(self._queue))
             self._inflight = [self._queue.popleft() for _ in range(count)]
             return self._inflight

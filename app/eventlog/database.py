@@ -33,6 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.eventlog.errors import EventLogError as EventLogError
+from app.eventlog.errors import InvalidCursorError as InvalidCursorError
+from app.eventlog.errors import MigrationError as MigrationError
 from app.eventlog.schema import meta
 from app.sqlite import set_up
 
@@ -42,18 +45,6 @@ BEGIN_OPTION = "alarmbridge_begin"  # execution option: "IMMEDIATE" for write tr
 FAULT_PREFIX = "fault."
 CORRUPT_FAULT_KEY = "fault.eventlog-corrupt"
 ALTERED_FAULT_KEY = "fault.eventlog-altered"
-
-
-class EventLogError(Exception):
-    """Base class of the event log's errors."""
-
-
-class MigrationError(EventLogError):
-    """The database could not be brought to the schema this version needs."""
-
-
-class InvalidCursorError(EventLogError, ValueError):
-    """A paging cursor that this module did not make (or that was mangled)."""
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:

@@ -1,15 +1,17 @@
-"""The event log's schema: Alembic migrations, a copy before each upgrade."""
+"""The event log's schema: Alembic migrations, a copy before each upgrade.
+
+Alembic (and Mako with it) is imported only when a migration is due: a start on
+a log already at :data:`HEAD_REVISION`, the usual case, reads the revision with
+one query and keeps Alembic out of the io process (a test holds the constant to
+the migrations' head).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
 from app.eventlog.database import MigrationError, use_immediate
@@ -17,14 +19,22 @@ from app.eventlog.files import free_name, remove_db_files, utc_stamp
 from app.eventlog.rows import insert_events
 from app.events import Cause, Event, EventStamper, Kind
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 EVENTLOG_CHANNEL = "eventlog"  # the channel of the log's own events
+#: the newest revision in migrations/versions (tests/eventlog/test_migrations.py
+#: checks it against Alembic's own idea of the head)
+HEAD_REVISION = "0002"
 
 
 def alembic_config(
     migrations_dir: Path | None = None, connection: Connection | None = None
 ) -> Config:
     """An Alembic config for the migrations, optionally bound to ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir or MIGRATIONS_DIR))
     if connection is not None:
@@ -34,6 +44,10 @@ def alembic_config(
 
 def head_revision(migrations_dir: Path | None = None) -> str:
     """The newest schema revision this version of the code knows."""
+    if migrations_dir is None:
+        return HEAD_REVISION
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(migrations_dir)).get_current_head()
     if head is None:
         raise MigrationError("no migrations found")
@@ -42,11 +56,26 @@ def head_revision(migrations_dir: Path | None = None) -> str:
 
 def upgrade(connection: Connection, migrations_dir: Path | None) -> str:
     """Upgrade to head inside the caller's transaction; return the head revision."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(migrations_dir, connection)
     command.upgrade(config, "head")
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
+
+
+def _current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the log (None: none yet), read without Alembic."""
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        ).first()
+        if found is None:
+            return None
+        versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    return str(versions[0][0]) if len(versions) == 1 else None
 
 
 def _backup(connection: Connection, target: Path) -> None:
@@ -69,6 +98,11 @@ def migrate(
     migrations_dir: Path | None,
 ) -> list[Event]:
     """Upgrade an existing or new (empty) log to head; back it up first if it has data."""
+    if migrations_dir is None and _current_revision(engine) == HEAD_REVISION:
+        return []  # the usual start: nothing to do, and no Alembic to import
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(migrations_dir))
     head = script.get_current_head()
     with engine.connect() as connection:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, func, select, tuple_
 
 from app.eventlog.database import InvalidCursorError
 from app.eventlog.rows import row_to_event
@@ -28,6 +29,8 @@ from app.events import Event, Kind
 
 MAX_LIMIT = 1000
 MAX_INTEGER = 2**63 - 1  # SQLite's largest INTEGER: a larger number in a query overflows
+#: the position of each column in the rows :func:`newest_rows` returns
+COLUMN = {name: index for index, name in enumerate(events.c.keys())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +114,43 @@ def newest(
     ``since_us <= utc_us < until_us``; ``kinds``: any of these. Pass the returned
     ``next_cursor`` with the same filters for the next (older) page.
     """
+    rows, next_cursor = newest_rows(
+        db,
+        channel=channel,
+        kinds=kinds,
+        since_us=since_us,
+        until_us=until_us,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page([row_to_event(row._mapping) for row in rows], next_cursor)
+
+
+def newest_rows(
+    db: Engine | Connection,
+    *,
+    channel: str | None = None,
+    kinds: Iterable[Kind | str] | None = None,
+    since_us: int | None = None,
+    until_us: int | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """:func:`newest` as the rows themselves (every column of ``events``, at the
+    positions :data:`COLUMN` gives) and the next cursor: for callers that turn rows
+    straight into something else (the events API's JSON) without an :class:`Event`
+    in between."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     after = None if cursor is None else decode_cursor(cursor)
     query = select(events).where(*_filters(channel, kinds, since_us, until_us))
     query = _ordered(query, ascending=False, after=after).limit(limit + 1)
     with _reading(db) as connection:
-        rows = connection.execute(query).mappings().all()
-    page = [row_to_event(row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return Page(page, encode_cursor(page[-1].utc_us, page[-1].seq) if more else None)
+        rows = connection.execute(query).all()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]._mapping
+    return rows[:limit], encode_cursor(last["utc_us"], last["seq"])
 
 
 def iter_events(

@@ -2,10 +2,13 @@
 
 ``submit()`` only appends to an in-memory queue (O(1), never touches the
 database, never raises), so the relay path never waits for the disk. The writer
-thread collects events for up to ``commit_interval_s`` or ``max_batch`` rows,
-inserts them with one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction
-(``synchronous=FULL``), commits, and only then hands them, with their sequence
-numbers, to ``on_commit``: an event is *accepted* once it is committed.
+thread practises classic group commit: when it is idle a submitted event is
+committed at once, alone; whatever is submitted while a commit is in progress
+waits and goes, all of it (up to ``max_batch`` rows), into the next one. Each
+batch is inserted in one ``BEGIN IMMEDIATE`` transaction (``synchronous=FULL``)
+and committed, and only then handed, with its sequence numbers, to
+``on_commit``: an event is *accepted* once it is committed. No timer: an
+isolated event waits for one fsync, a burst shares one fsync per batch.
 
 When writing fails (disk full, I/O error, read-only, locked for longer than
 ``busy_timeout``) the batch is rolled back and kept; a fault is raised once
@@ -35,54 +38,31 @@ the write lock.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from app.eventlog.buffer import EventBuffer, Gap, Item, Own, Sync
-from app.eventlog.database import use_immediate
 from app.eventlog.migration import EVENTLOG_CHANNEL
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
 from app.eventlog.rows import event_to_row, insert_chained, replace_latches
 from app.eventlog.seqstate import SeqKeeper
 from app.eventlog.startup import Prepared
+from app.eventlog.writeconn import DISK_FULL, IO_ERROR, WriterConnection, classify
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
 
 log = logging.getLogger(__name__)
 
 MIN_BUFFER = 1000
 MAKE_ROOM_BACKOFF_S = 60.0
-WAL_MIN_PAGES = 16
-WAL_MAX_PAGES = 1000  # SQLite's default
-WAL_TUNE_INTERVAL_S = 1.0  # statvfs is cheap; the budget follows the free space
-_SQLITE_FULL = 13
-DISK_FULL = "disk-full"
-IO_ERROR = "io-error"
+
+__all__ = ["DISK_FULL", "IO_ERROR", "EventWriter", "OnCommit", "OnFault", "classify"]
 
 OnCommit = Callable[[Sequence[Event]], None]
 OnFault = Callable[[str, bool, str], None]  # (code, active, message)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def classify(exc: BaseException) -> tuple[str, str]:
-    """The fault code ("disk-full" or "io-error") and message for a failed write."""
-    orig = getattr(exc, "orig", None) or exc
-    code = getattr(orig, "sqlite_errorcode", None)
-    message = str(orig) or type(orig).__name__
-    if (code is not None and code & 0xFF == _SQLITE_FULL) or "disk is full" in message:
-        return DISK_FULL, message
-    return IO_ERROR, f"{type(orig).__name__}: {message}"
 
 
 class EventWriter:
@@ -103,7 +83,6 @@ class EventWriter:
         stamper: EventStamper,
         on_commit: OnCommit | None = None,
         on_fault: OnFault | None = None,
-        commit_interval_s: float = 0.05,
         max_batch: int = 500,
         buffer_limit: int = 10_000,
         retry_interval_s: float = 1.0,
@@ -112,37 +91,31 @@ class EventWriter:
     ) -> None:
         if buffer_limit < MIN_BUFFER:
             raise ValueError(f"buffer_limit must be at least {MIN_BUFFER}")
-        if max_batch < 1 or commit_interval_s < 0 or retry_interval_s <= 0:
-            raise ValueError("max_batch >= 1, commit_interval_s >= 0, retry_interval_s > 0")
+        if max_batch < 1 or retry_interval_s <= 0:
+            raise ValueError("max_batch >= 1, retry_interval_s > 0")
         self._keeper: SeqKeeper | None = None
         if isinstance(engine_or_prepared, Prepared):
-            self._engine = engine_or_prepared.engine
+            engine = engine_or_prepared.engine
             self._startup: tuple[Event, ...] = engine_or_prepared.events
             self._keeper = engine_or_prepared.keeper
         else:
-            self._engine = engine_or_prepared
+            engine = engine_or_prepared
             self._startup = ()
+        self._db = WriterConnection(engine)
         self._stamper = stamper
         self._on_commit = on_commit
         self._on_fault = on_fault
-        self._interval = commit_interval_s
         self._retry_s = retry_interval_s
         self._retention = RetentionPolicy() if retention is None else retention
         self._retention_s = retention_interval_s
         self._buffer = EventBuffer(limit=buffer_limit, max_batch=max_batch)
         self._lock = threading.Lock()
         self._fault: tuple[str, str] | None = None  # guarded by _lock
-        self._max_pages: int | None = None  # guarded by _lock
-        self._pages_changed = False  # guarded by _lock
         self._latches: tuple[list[str], int, str | None] | None = None  # guarded by _lock
         # Writer thread only:
         self._backlog_end: int | None = None  # after a fault: the last item of the backlog
-        self._conn: Connection | None = None
-        self._default_max_pages = 0
         self._next_retention = 0.0
         self._next_make_room = 0.0
-        self._next_tune = 0.0
-        self._wal: Path | None = None
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
 
     # ----------------------------------------------------------------- public API
@@ -220,9 +193,7 @@ class EventWriter:
         page fail with SQLITE_FULL, exactly as a full disk does. None restores the
         default. Applied before the next write; a failing writer retries at once.
         """
-        with self._lock:
-            self._max_pages = pages
-            self._pages_changed = True
+        self._db.set_max_page_count(pages)
         self._buffer.poke()
 
     # --------------------------------------------------------------- the thread
@@ -230,7 +201,7 @@ class EventWriter:
     def _run(self) -> None:
         try:
             self._publish(self._startup)
-            while (items := self._buffer.take(self._interval)) is not None:
+            while (items := self._buffer.take()) is not None:
                 batch, rows = self._prepare(items)
                 while (committed := self._write(batch, rows)) is None:
                     self._buffer.wait_retry(self._retry_s)
@@ -247,7 +218,7 @@ class EventWriter:
                 self._fault = (IO_ERROR, "event log writer crashed")
             raise
         finally:
-            self._close()
+            self._db.close()
             self._buffer.finish()
 
     def _notice(self, kind: Kind, state: str, detail: dict[str, Any]) -> NewEvent:
@@ -291,50 +262,13 @@ class EventWriter:
             rows.append(row)
         return batch, rows
 
-    def _connection(self) -> Connection:
-        if self._conn is None:
-            self._conn = use_immediate(self._engine.connect())
-            self._default_max_pages = self._pragma("PRAGMA max_page_count")
-            with self._lock:
-                self._pages_changed = self._max_pages is not None
-            self._tune_wal()
-        with self._lock:
-            changed, pages = self._pages_changed, self._max_pages
-            self._pages_changed = False
-        if changed:
-            limit = self._default_max_pages if pages is None else int(pages)
-            self._pragma(f"PRAGMA max_page_count = {limit}")
-        return self._conn
-
-    def _pragma(self, sql: str) -> int:
-        """Run a PRAGMA outside any transaction (SQLAlchemy would BEGIN first)."""
-        return int(self._pragma_text(sql))
-
-    def _pragma_text(self, sql: str, column: int = 0) -> str:
-        assert self._conn is not None
-        raw = self._conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
-            return str(cursor.execute(sql).fetchone()[column])
-        finally:
-            cursor.close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                log.warning("event log: closing the writer's connection failed", exc_info=True)
-            self._conn = None
-
     def _write(self, batch: list[NewEvent], rows: list[dict[str, Any]]) -> list[Event] | None:
         """Commit ``batch``; on failure make room or raise the fault, and return None."""
         may_make_room = may_checkpoint = True
         while True:
             attempt = self._buffer.begin_attempt()
             try:
-                connection = self._connection()
+                connection = self._db.get()
                 if self._keeper is not None:  # numbers are reserved before they are used
                     self._keeper.before_commit(len(batch))
                 with self._lock:
@@ -352,12 +286,12 @@ class EventWriter:
                 return committed
             except Exception as exc:
                 code, message = classify(exc)
-                self._reset_after_failure(keep=code == DISK_FULL)
+                self._db.reset_after_failure(keep=code == DISK_FULL)
                 if code == DISK_FULL and may_checkpoint:
                     # The write-ahead log may hold most of a small disk: fold it into
                     # the database, cut it, and try again.
                     may_checkpoint = False
-                    if self._checkpoint():
+                    if self._db.checkpoint():
                         continue
                 if code == DISK_FULL and may_make_room:
                     may_make_room = False
@@ -375,66 +309,17 @@ class EventWriter:
         except OSError:
             log.warning("event log: could not record the high-water mark", exc_info=True)
 
-    def _reset_after_failure(self, *, keep: bool) -> None:
-        connection = self._conn
-        if connection is None:
-            return
-        try:
-            connection.rollback()
-        except Exception:
-            keep = False
-        if not keep or connection.invalidated:
-            self._close()  # an I/O error may need a fresh connection (and file handle)
-
-    def _checkpoint(self) -> bool:
-        """Fold the write-ahead log into the database and truncate it (after a write
-        failed for space). True if that freed space."""
-        if self._wal is None:
-            return False
-        before = _size(self._wal)
-        try:
-            self._connection()
-            busy = self._pragma("PRAGMA wal_checkpoint(TRUNCATE)")
-        except Exception:
-            log.warning("event log: checkpoint to make room failed", exc_info=True)
-            self._reset_after_failure(keep=True)
-            return False
-        freed = before - _size(self._wal)
-        if freed > 0:
-            log.warning("event log: disk full; the write-ahead log was cut by %d bytes", freed)
-        return not busy and freed > 0
-
-    def _tune_wal(self) -> None:
-        """Keep the write-ahead log to an eighth of the space it may use, so that on a
-        small disk it cannot fill it (SQLite's default lets it grow to 4 MB first)."""
-        assert self._conn is not None
-        if self._wal is None:
-            name = self._pragma_text("PRAGMA database_list", column=2)
-            self._wal = Path(name + "-wal") if name else None
-        if self._wal is None:
-            return
-        try:
-            disk = os.statvfs(self._wal.parent)
-        except OSError:
-            return
-        page = self._pragma("PRAGMA page_size")
-        room = disk.f_bavail * disk.f_frsize + _size(self._wal)
-        pages = max(WAL_MIN_PAGES, min(WAL_MAX_PAGES, room // 8 // page))
-        self._pragma(f"PRAGMA wal_autocheckpoint = {pages}")
-        self._pragma(f"PRAGMA journal_size_limit = {pages * page}")
-        self._next_tune = time.monotonic() + WAL_TUNE_INTERVAL_S
-
     def _make_room(self) -> bool:
         """On SQLITE_FULL: evict what the retention policy allows. True if any went."""
         if time.monotonic() < self._next_make_room:
             return False
         try:
-            connection = self._connection()
+            connection = self._db.get()
             now_us = self._stamper.clock.utc_us()
             eviction = evict_by_policy(connection, self._retention, now_us=now_us, make_room=True)
         except Exception:
             log.warning("event log: evicting to make room failed", exc_info=True)
-            self._reset_after_failure(keep=True)
+            self._db.reset_after_failure(keep=True)
             return False
         if eviction is None:  # nothing may go: do not count the log again for a while
             self._next_make_room = time.monotonic() + MAKE_ROOM_BACKOFF_S
@@ -475,20 +360,16 @@ class EventWriter:
                 self._notify_fault(code, False, message)
         if time.monotonic() >= self._next_retention:
             self._run_retention()
-        if time.monotonic() >= self._next_tune and self._conn is not None:
-            try:
-                self._tune_wal()
-            except Exception:
-                log.warning("event log: sizing the write-ahead log failed", exc_info=True)
+        self._db.tune_if_due()
 
     def _run_retention(self) -> None:
         try:
-            connection = self._connection()
+            connection = self._db.get()
             now_us = self._stamper.clock.utc_us()
             eviction = evict_by_policy(connection, self._retention, now_us=now_us)
         except Exception:
             log.warning("event log: retention failed; will try again", exc_info=True)
-            self._reset_after_failure(keep=True)
+            self._db.reset_after_failure(keep=True)
             eviction = None
         more = eviction is not None and eviction.count >= self._retention.max_delete
         self._next_retention = time.monotonic() + (0.0 if more else self._retention_s)

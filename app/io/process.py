@@ -36,8 +36,8 @@ from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
-from app.instance import InstanceLock
 from app.io.chaincheck import ChainCheck
+from app.io.claim import Claimed, claim_relays
 from app.io.commands import (
     BypassInput,
     Changed,
@@ -74,7 +74,7 @@ from app.store import (
     load_startup_config,
     save_config,
 )
-from hardware import Board, LedPattern, SimulatedBoard, make_pin_factory
+from hardware import LedPattern, SimulatedBoard
 
 log = logging.getLogger(__name__)
 CONFIG_FAULT = "config:config-invalid"
@@ -97,6 +97,7 @@ class IoProcess:
     on_event: Callable[[dict[str, Any]], None] | None = None
     notifier: Notifier = field(default_factory=Notifier)
     pin_factory: Factory | None = None  # None: made from settings.pins
+    claimed: Claimed | None = None  # the lock and board, if claimed already (alarmbridge io)
     _stop_reason: str = field(default="stopped", init=False, repr=False)
 
     def start(self) -> None:
@@ -109,17 +110,16 @@ class IoProcess:
 
     def _start(self, stack: ExitStack) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        stack.callback(InstanceLock.acquire(settings.data_dir).release)  # before any pin
+        claimed, self.claimed = self.claimed, None  # the stack owns them from here
+        if claimed is None:  # the lock before any pin, the relays safe before all else
+            claimed = claim_relays(settings, self.pin_factory)
+        stack.callback(claimed.lock.release)
         stack.callback(self.notifier.close)
-        self.started_mono = time.monotonic()
-        spec = settings.board_spec()
-        factory = self.pin_factory
-        if factory is None:
-            factory = make_pin_factory(settings.pins, boot_levels=spec.boot_levels())
-        self.board = Board(spec, factory)  # relays safe first
+        self.started_mono = claimed.started_mono
+        self.board = claimed.board
         stack.callback(self.board.close)
         self.sim = SimulatedBoard(self.board) if self.board.simulated else None
+        spec = self.board.spec
         self.stamper = EventStamper(boot_id(), self.clock)
         prepared = prepare_database(settings.db_path, stamper=self.stamper)
         self.db = prepared.engine

@@ -21,6 +21,7 @@ from app.auth import setup_code
 from app.auth.store import AuthStore
 from app.clock import Clock
 from app.eventlog.database import make_engine
+from app.eventlog.readers import ThreadReaders
 from app.io.protocol import Client
 from app.settings import Settings
 from app.web import (
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # NullPool: each read opens the file afresh, so a database the io process
         # has recovered (moved aside and recreated) is seen at once.
         db = make_engine(settings.db_path, read_only=True, poolclass=NullPool)
+        # The events API's hot path keeps one connection per worker thread instead,
+        # reopened when the file's identity changes (ThreadReaders).
+        readers = ThreadReaders(db, settings.db_path)
         client = Client(settings.socket_path, timeout=settings.io_timeout_s)
         feed = LiveFeed(client, db, settings.db_path)
         auth = AuthStore(
@@ -64,7 +68,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             idle_us=settings.session_idle_minutes * 60_000_000,
             max_age_us=settings.session_max_hours * 3600_000_000,
         )
-        web = app.state.web = WebState(settings, client, db, feed, templates, auth)
+        web = app.state.web = WebState(settings, client, db, feed, templates, auth, readers)
         if not auth.has_users():
             announce_setup(settings)
         await feed.start()
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             await web.throttle_report.stop()
             await feed.stop()
+            readers.close()
             db.dispose()
             auth.close()
 

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator
 from sqlalchemy import Engine
 
 from app.auth.store import AuthStore
+from app.eventlog.readers import ThreadReaders
 from app.io.commands import Command, GetStatus, R
 from app.io.protocol import Client
 from app.settings import Settings
@@ -66,6 +67,7 @@ class WebState:
     feed: LiveFeed
     templates: Jinja2Templates
     auth: AuthStore
+    readers: ThreadReaders  # the event log, one read connection per worker thread
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     hashing: HashSlots = field(default_factory=HashSlots)
     throttle_report: ThrottleReport = field(init=False)

@@ -9,6 +9,11 @@ was away, so a browser never misses an event.
 
 A subscriber that falls ``QUEUE_SIZE`` items behind gets ``None`` and is dropped:
 its browser reconnects with ``Last-Event-ID`` and catches up from the database.
+
+Every subscriber's queue gets the very same :class:`LiveItem`; the streams render
+an item once, the first time one of them sends it, and keep that in
+``LiveItem.rendered`` for the others (``app.web.api.events``): twenty browsers
+cost one rendering, not twenty.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +41,8 @@ QUEUE_SIZE = 2000
 class LiveItem:
     kind: Literal["event", "status", "io-down"]
     data: dict[str, Any]
+    #: what a stream sends for this item, made by the first stream to send it
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 Queue = asyncio.Queue[LiveItem | None]

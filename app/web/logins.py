@@ -40,7 +40,7 @@ async def check_login(state: WebState, name: str, password: str, address: str) -
             state.throttle_report.refused(attempt.blocked, address)
             raise throttled(attempt.wait_us)
         user = await asyncio.to_thread(store.user, name)
-        stored = user.password_hash if user is not None else passwords.DUMMY_HASH
+        stored = user.password_hash if user is not None else passwords.dummy_hash()
         good = await asyncio.to_thread(passwords.verify, stored, password)
     if user is None or not good:
         await audit(state.io, "login-failed", name, address)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Appliance, shot
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

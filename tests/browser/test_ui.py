@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from app.io.protocol import Client
 from tests.browser.conftest import Appliance, shot
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 
 def test_flipping_a_simulated_input_updates_dashboard_and_log_live(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Engine
 from app.clock import ManualClock
 from app.eventlog import EventWriter, Prepared, prepare_database
 from app.events import Cause, EventStamper, Kind, NewEvent
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 MakeWriter = Callable[..., EventWriter]
 
@@ -58,7 +58,6 @@ def make_writer(prepared: Prepared, stamper: EventStamper) -> Iterator[MakeWrite
 
     def make(**kwargs: Any) -> EventWriter:
         kwargs.setdefault("stamper", stamper)
-        kwargs.setdefault("commit_interval_s", 0.005)
         writer = EventWriter(kwargs.pop("db", prepared), **kwargs)
         writers.append(writer)
         writer.start()
@@ -79,13 +78,3 @@ def user_event(stamper: EventStamper, n: int, *, channel: str = "in1", **extra: 
         source=f"u{n}",
         detail={"n": n, **extra},
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True

@@ -26,7 +26,7 @@ def run(db: Path, count: int, boot_id: str) -> None:
     def on_commit(events: Sequence[Event]) -> None:
         acked[0] = events[-1].seq
 
-    writer = EventWriter(prepared, stamper=stamper, on_commit=on_commit, commit_interval_s=0)
+    writer = EventWriter(prepared, stamper=stamper, on_commit=on_commit)
     writer.start()
     for n in range(count):
         writer.submit(

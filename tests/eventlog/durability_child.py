@@ -31,7 +31,7 @@ def run(db: str, out: str, run_id: int, seed: float) -> None:
     def on_commit(events: Sequence[Event]) -> None:
         os.write(fd, "".join(f"{e.seq} {e.source}\n" for e in events).encode())
 
-    writer = EventWriter(prepared, stamper=stamper, on_commit=on_commit, commit_interval_s=0.002)
+    writer = EventWriter(prepared, stamper=stamper, on_commit=on_commit)
     writer.start()
     os.write(fd, b"ready\n")
     rng = random.Random(seed)

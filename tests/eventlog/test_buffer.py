@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app.eventlog.buffer import EventBuffer, Gap, Own
+from app.eventlog.buffer import EventBuffer, Gap, Item, Own
 from app.events import EventStamper, NewEvent
 
 from .conftest import user_event
@@ -20,7 +20,7 @@ def test_overflow_keeps_the_oldest_and_records_each_run_of_drops(stamper: EventS
     for event in events[1500:]:
         buffer.put(event)
     assert buffer.dropped == 600
-    items = buffer.take(0.0)
+    items = buffer.take()
     assert items is not None
     assert items[:1000] == events[:1000]
     first_gap, own_item, second_gap = items[1000:]
@@ -35,17 +35,46 @@ def test_overflow_keeps_the_oldest_and_records_each_run_of_drops(stamper: EventS
     buffer.done(items)  # committed: room again
     assert buffer.pending == 0
     buffer.put(events[0])
-    assert buffer.take(0.0) == [events[0]]
+    assert buffer.take() == [events[0]]
 
 
-def test_take_collects_for_the_window_or_up_to_max_batch(stamper: EventStamper) -> None:
+def test_take_returns_what_is_queued_up_to_max_batch(stamper: EventStamper) -> None:
     buffer = EventBuffer(limit=1000, max_batch=10)
     events: list[NewEvent] = [user_event(stamper, n) for n in range(25)]
     for event in events:
         buffer.put(event)
-    assert buffer.take(60.0) == events[:10]  # full batch: no waiting for the window
-    assert buffer.take(60.0) == events[10:20]
-    assert buffer.take(0.0) == events[20:]
+    assert buffer.take() == events[:10]
+    assert buffer.take() == events[10:20]
+    assert buffer.take() == events[20:]
+
+
+def test_an_idle_take_returns_the_first_event_alone_and_groups_what_comes_meanwhile(
+    stamper: EventStamper,
+) -> None:
+    """Classic group commit: a writer waiting on an empty queue is handed the first
+    event at once, without waiting for others; what is queued while that batch is
+    being written is the next batch, all of it."""
+    buffer = EventBuffer(limit=1000, max_batch=100)
+    events: list[NewEvent] = [user_event(stamper, n) for n in range(6)]
+    taken: list[list[Item] | None] = []
+    first_taken = threading.Event()
+    release = threading.Event()
+
+    def writer() -> None:
+        taken.append(buffer.take())  # waits on the empty queue
+        first_taken.set()
+        release.wait(10)  # "the commit is in progress"
+        taken.append(buffer.take())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    buffer.put(events[0])
+    assert first_taken.wait(10)
+    for event in events[1:]:  # arrive during the first batch's commit
+        buffer.put(event)
+    release.set()
+    thread.join(10)
+    assert taken == [events[:1], events[1:]]
 
 
 def test_flush_waits_for_done_and_reports_failures(stamper: EventStamper) -> None:
@@ -54,7 +83,7 @@ def test_flush_waits_for_done_and_reports_failures(stamper: EventStamper) -> Non
     results: list[bool] = []
     flusher = threading.Thread(target=lambda: results.append(buffer.flush(10.0)))
     flusher.start()
-    items = buffer.take(60.0)  # the flush cuts the window short
+    items = buffer.take()
     assert items is not None
     buffer.attempt_failed(buffer.begin_attempt())
     flusher.join()
@@ -76,5 +105,5 @@ def test_after_close_events_are_dropped_and_take_ends(stamper: EventStamper) -> 
     buffer.close()
     buffer.put(user_event(stamper, 2))
     assert buffer.dropped == 1
-    assert buffer.take(60.0) == [user_event(stamper, 1)]
-    assert buffer.take(60.0) is None
+    assert buffer.take() == [user_event(stamper, 1)]
+    assert buffer.take() is None

@@ -31,7 +31,7 @@ from .conftest import user_event
 
 
 def write(prepared: Prepared, stamper: EventStamper, count: int) -> None:
-    writer = EventWriter(prepared, stamper=stamper, commit_interval_s=0.001)
+    writer = EventWriter(prepared, stamper=stamper)
     writer.start()
     for n in range(count):
         writer.submit(user_event(stamper, n))

@@ -31,7 +31,7 @@ from .conftest import user_event
 def make_log(path: Path, stamper: EventStamper, count: int = 2000) -> int:
     """A log with ``count`` events, closed (checkpointed into one file). Its last seq."""
     prepared = prepare_database(path, stamper=stamper)
-    writer = EventWriter(prepared, stamper=stamper, commit_interval_s=0.001)
+    writer = EventWriter(prepared, stamper=stamper)
     writer.start()
     for n in range(count):
         writer.submit(user_event(stamper, n, pad="y" * 100))

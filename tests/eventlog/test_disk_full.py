@@ -17,8 +17,9 @@ from app.clock import ManualClock
 from app.eventlog import EventWriter, RetentionPolicy
 from app.eventlog.queries import events_after
 from app.events import Event, EventStamper, Kind
+from tests.support import wait_for
 
-from .conftest import MakeWriter, user_event, wait_for
+from .conftest import MakeWriter, user_event
 from .test_writer import Collector, numbers
 
 PAD = "x" * 400  # big rows fill pages quickly
@@ -58,7 +59,6 @@ def test_disk_full_buffers_drops_newest_and_recovers_in_order(
         on_fault=lambda *fault: faults.append(fault),
         buffer_limit=1000,
         max_batch=100,
-        commit_interval_s=0.002,
         retry_interval_s=0.05,
     )
     for n in range(10):

@@ -20,8 +20,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from tests.support import wait_for
+
 from . import durability_child
-from .conftest import wait_for
 
 KILLS = int(os.environ.get("ALARMBRIDGE_KILLS", "20"))
 

@@ -222,3 +222,25 @@ def test_unknown_revision_is_refused(engine: Engine, db_path: Path, stamper: Eve
     engine.dispose()
     with pytest.raises(MigrationError, match="newer version"):
         prepare_database(db_path, stamper=stamper)
+
+
+def test_the_head_constant_is_the_migrations_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.eventlog.migration import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_a_start_on_a_log_at_head_does_not_import_alembic(db_path: Path) -> None:
+    """Alembic (and Mako) stay out of the io process unless a migration is due."""
+    code = (
+        "import sys; from pathlib import Path; from app.clock import SystemClock;"
+        "from app.events import EventStamper; from app.eventlog import prepare_database;"
+        f"p = prepare_database(Path({str(db_path)!r}), stamper=EventStamper('b', SystemClock()));"
+        "p.engine.dispose(); print(sorted(m for m in ('alembic', 'mako') if m in sys.modules))"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert first.stdout.strip() == "['alembic', 'mako']"  # a new log: migrated by Alembic
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == "[]"

@@ -10,8 +10,9 @@ from app.eventlog.queries import events_after
 from app.eventlog.retention import US_PER_DAY
 from app.eventlog.rows import insert_events
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
+from tests.support import wait_for
 
-from .conftest import MakeWriter, user_event, wait_for
+from .conftest import MakeWriter, user_event
 
 CREATED = 1_767_225_600_000_000  # the ManualClock's time: when log-created (seq 1) was logged
 NOW = CREATED + 1000 * US_PER_DAY  # "now" for these tests: seq 1 is 1000 days old

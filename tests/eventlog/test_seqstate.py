@@ -46,7 +46,7 @@ def seqs(db: Path) -> list[int]:
 def write(prepared: Prepared, stamper: EventStamper, count: int) -> list[Event]:
     """Commit ``count`` events through a writer on ``prepared``, stopped cleanly."""
     got: list[Event] = []
-    writer = EventWriter(prepared, stamper=stamper, on_commit=got.extend, commit_interval_s=0.001)
+    writer = EventWriter(prepared, stamper=stamper, on_commit=got.extend)
     writer.start()
     for n in range(count):
         writer.submit(user_event(stamper, n))
@@ -188,7 +188,7 @@ def test_events_that_could_not_be_written_before_a_stop_are_logged_at_the_next_s
     db_path: Path, stamper: EventStamper, clock: ManualClock
 ) -> None:
     prepared = prepare_database(db_path, stamper=stamper)
-    writer = EventWriter(prepared, stamper=stamper, commit_interval_s=0.001, retry_interval_s=0.05)
+    writer = EventWriter(prepared, stamper=stamper, retry_interval_s=0.05)
     writer.set_max_page_count(1)  # the disk is full
     writer.start()
     big = "x" * 5000  # every event needs new pages

@@ -32,7 +32,7 @@ from tests.faults.harness import (
     variants,
 )
 from tests.faults.pins import read_record
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 CHATTER_HZ = 1000
 

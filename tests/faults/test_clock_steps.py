@@ -37,7 +37,7 @@ from app.settings import Settings
 from app.timefmt import utc_iso
 from tests.faults.clock import ShiftedClock
 from tests.faults.harness import Listener, summary, variants
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 H = 3600

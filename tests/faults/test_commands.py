@@ -41,7 +41,7 @@ from tests.faults.harness import (
 )
 from tests.faults.pins import read_record
 from tests.faults.test_disk_full import eventlog_fault
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 _RNG = random.Random(15)
 PAUSES = tuple(round(_RNG.uniform(0, 1.6), 3) for _ in range(30))  # seconds

@@ -34,7 +34,7 @@ from tests.faults.harness import (
 )
 from tests.faults.pins import read_record
 from tests.io.conftest import IoProc
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 # At every restart OUT3 is active (a manual latch) and OUT4 too (IN4 is NC and
 # its contact is open); OUT1 and OUT2 are released.

@@ -41,7 +41,7 @@ from tests.faults.harness import (
     written,
 )
 from tests.faults.pins import read_record
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 Damage = Callable[[Path], None]
 FIXED: dict[str, Damage] = {

@@ -47,7 +47,7 @@ from tests.faults.harness import (
 )
 from tests.faults.pins import read_record
 from tests.io.conftest import IoProc
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 RATE_HZ = 200  # edges a second, in turn on IN1, IN2, IN4
 TMPFS_SIZE = "16m"

@@ -39,7 +39,7 @@ from tests.faults.harness import (
     written,
 )
 from tests.io.conftest import cli
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 FILE_CUTS = {
     "cut-50": truncate_to(50),

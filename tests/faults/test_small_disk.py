@@ -37,7 +37,7 @@ from tests.faults.harness import (
 )
 from tests.faults.test_disk_full import IN_NAMESPACE, eventlog_fault, tmpfs_refused
 from tests.io.conftest import IoProc
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 DISK = 2 << 20
 FILLER = 512 << 10

@@ -19,7 +19,7 @@ from tests.faults.harness import (
     variants,
 )
 from tests.faults.pins import read_record
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 
 @variants("stops", (3,), (50,))

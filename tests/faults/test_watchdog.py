@@ -31,7 +31,7 @@ from app.io.process import IoProcess
 from app.settings import Settings
 from tests.faults.harness import rows, summary, variants, written
 from tests.io.conftest import IoProc
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 WATCHDOG_S = 2.0
 

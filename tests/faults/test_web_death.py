@@ -19,7 +19,7 @@ from typing import Any
 from app.io.protocol import Client
 from tests.browser.conftest import Appliance
 from tests.faults.harness import energised, summary, variants
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 
 def answers(appliance: Appliance, path: str) -> str | None:

@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from app.io.protocol import Client, ControlError
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -86,11 +87,3 @@ def io_proc(tmp_path: Path) -> Iterator[IoProc]:
     proc = IoProc(tmp_path / "data")
     yield proc
     proc.stop()
-
-
-def wait_for(check: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)

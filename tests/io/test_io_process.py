@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.io.conftest import IoProc, cli, wait_for
+from tests.io.conftest import IoProc, cli
+from tests.support import wait_for
 
 
 def _status(io: IoProc) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from app.instance import InstanceLock
-from tests.io.conftest import CLI, IoProc, cli, wait_for
-from tests.web.conftest import wait_for as found_within
+from tests.io.conftest import CLI, IoProc, cli
+from tests.support import wait_for
+from tests.support import wait_for as found_within
 
 
 def status(io: IoProc) -> dict[str, Any]:

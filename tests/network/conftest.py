@@ -43,6 +43,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from app.network.client import NetworkClient, NetworkError, NetworkStatus
 from app.web.tls import ensure_self_signed
 from tests.io.conftest import CLI, IoProc
+from tests.support import wait_for
 
 USER, PASSWORD = "bridge@example.com", "a mail passphrase"
 REFUSED_DOMAIN = "refused.example"
@@ -219,11 +220,8 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def wait_until(check: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not in {timeout:g} s: {what or check}")
-        time.sleep(0.05)
+    """tests.support.wait_for with the network tests' longer default."""
+    wait_for(check, timeout, interval=0.05, what=what)
 
 
 def _mosquitto() -> str | None:

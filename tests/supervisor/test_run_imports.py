@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from app.io.protocol import Client, ControlError
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 ALARMBRIDGE = Path(sys.executable).parent / "alarmbridge"
 IMPOSTER = """

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from app.supervisor import Child, Supervisor, describe_exit
+from tests.support import wait_for as wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -81,16 +82,6 @@ def child(name, behaviour):
 children = [child("io", "sleep"), child("web", web)]
 sys.exit(Supervisor(children, min_backoff_s=0.05, stop_timeout_s=float(stop_timeout)).run())
 """
-
-
-def wait_until(check: Callable[[], T], timeout: float = 5.0) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-    return result
 
 
 def alive(pid: int) -> bool:

@@ -3,10 +3,8 @@ a real SQLite file in a temporary data directory."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,16 +14,7 @@ from app.auth.store import AuthStore, Role
 from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-    return result
+from tests.support import wait_for as wait_for  # for tests that import it from here
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
 from app.web.security import SESSION_COOKIE
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 ORIGIN = {"Origin": "http://testserver"}
 PASSWORD = "correct horse battery"

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.io.process import IoProcess
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 
 def status(client: TestClient) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from app.io.process import IoProcess
 from app.io.protocol import Client, ControlError
 from app.settings import Settings
 from app.web import create_app
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 ORIGIN = {"Origin": "http://testserver"}
 HTML = {"Accept": "text/html"}

@@ -21,7 +21,8 @@ from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
 from app.web.limits import MAX_BODY, MAX_CONFIG_BODY
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 ORIGIN = {"Origin": "http://testserver"}
 WRONG = {"name": ADMIN[0], "password": "not the password at all"}
@@ -208,3 +209,17 @@ def test_a_configuration_import_may_be_larger(client: TestClient) -> None:
     config["padding"] = "x" * MAX_CONFIG_BODY
     assert client.put("/api/v1/config", json=config).status_code == 413
     assert client.put("/api/v1/inputs/1", json={"name": "x" * MAX_BODY}).status_code == 413
+
+
+def test_the_unknown_user_hash_costs_what_a_real_one_costs() -> None:
+    """A login for a name that does not exist is verified against a fixed hash made
+    with the hasher's own parameters (so it takes as long), never made at import."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerifyMismatchError
+
+    from app.auth import passwords
+
+    assert not PasswordHasher().check_needs_rehash(passwords.DUMMY_HASH)
+    assert passwords.DUMMY_HASH.split("$")[3] == passwords.hash_password("x" * 12).split("$")[3]
+    with pytest.raises(VerifyMismatchError):
+        PasswordHasher().verify(passwords.DUMMY_HASH, "not a real password, only for timing")

@@ -14,7 +14,8 @@ from app.auth.passwords import hash_password
 from app.auth.store import AuthStore, Role
 from app.io.process import IoProcess
 from app.settings import Settings
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,8 @@ from app.auth.passwords import hash_password
 from app.auth.store import AuthStore
 from app.io.process import IoProcess
 from app.settings import Settings
-from tests.web.conftest import ADMIN, wait_for
+from tests.support import wait_for
+from tests.web.conftest import ADMIN
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app.cli"]

@@ -15,7 +15,7 @@ from app.io.process import IoProcess
 from app.schedules.calendar import to_us
 from app.settings import Settings
 from tests.faults.clock import ShiftedClock
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 from tests.web.test_api import events, sim, status
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

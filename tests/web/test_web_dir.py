@@ -17,7 +17,7 @@ from app.auth import setup_code
 from app.io.process import IoProcess
 from app.settings import Settings
 from app.web import create_app
-from tests.web.conftest import wait_for
+from tests.support import wait_for
 
 ORIGIN = {"Origin": "http://testserver"}
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic_core import to_json
 
 from app.eventlog.queries import (
     MAX_INTEGER,
@@ -19,13 +20,15 @@ from app.eventlog.queries import (
     counts_per_bucket,
     events_after,
     iter_events,
-    newest,
+    newest_rows,
 )
+from app.eventlog.readers import ThreadReaders
 from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
 from app.web.deps import State, WholeNumber
 from app.web.errors import JSON_ERRORS, ApiError
+from app.web.event_json import page_json
 from app.web.live import LiveItem
 from app.web.models import EventOut, EventPage, Histogram, HistogramBucket, Problem, status_from_io
 from app.web.security import Principal, identify, still_valid
@@ -74,7 +77,32 @@ def _window(state: State, since: str | None, until: str | None) -> tuple[int | N
     return start, end
 
 
-@router.get("/events")
+def _page(
+    readers: ThreadReaders,
+    tz: tzinfo,
+    *,
+    channel: str | None,
+    kinds: list[Kind] | None,
+    since_us: int | None,
+    until_us: int | None,
+    limit: int,
+    cursor: str | None,
+) -> bytes:
+    """The query and the JSON, both in the worker thread (on its own connection)."""
+    with readers.connection() as connection:
+        rows, next_cursor = newest_rows(
+            connection,
+            channel=channel,
+            kinds=kinds,
+            since_us=since_us,
+            until_us=until_us,
+            limit=limit,
+            cursor=cursor,
+        )
+    return page_json(rows, next_cursor, tz)
+
+
+@router.get("/events", response_model=EventPage)
 async def list_events(
     state: State,
     channel: Channel = None,
@@ -83,12 +111,14 @@ async def list_events(
     until: Until = None,
     limit: Annotated[WholeNumber, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> EventPage:
+) -> Response:
     """The newest events matching the filters, newest first, one page at a time."""
     since_us, until_us = _window(state, since, until)
-    page = await asyncio.to_thread(
-        newest,
-        state.read_db(),
+    state.read_db()  # a clear 503 before the io process has made the log
+    body = await asyncio.to_thread(
+        _page,
+        state.readers,
+        state.settings.tz,
         channel=channel,
         kinds=kinds,
         since_us=since_us,
@@ -96,11 +126,7 @@ async def list_events(
         limit=limit,
         cursor=cursor,
     )
-    tz = state.settings.tz
-    return EventPage(
-        events=[event_out(e, tz) for e in page.events],
-        next_cursor=page.next_cursor,
-    )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -173,12 +199,26 @@ async def histogram(
     return Histogram(span=span, bucket_s=bucket_s, channels=names, buckets=buckets)
 
 
-def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
+def _render(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
     if item.kind == "event":
-        return ServerSentEvent(event="event", id=str(item.data["seq"]), data=present(item.data, tz))
-    if item.kind == "status":  # the same document as GET /api/v1/status
-        return ServerSentEvent(event="status", data=status_from_io(item.data).model_dump())
-    return ServerSentEvent(event=item.kind, data=item.data)
+        data = present(item.data, tz)
+        seq: str | None = str(item.data["seq"])
+    elif item.kind == "status":  # the same document as GET /api/v1/status
+        data, seq = status_from_io(item.data).model_dump(mode="json"), None
+    else:
+        data, seq = item.data, None
+    return ServerSentEvent(
+        event=item.kind, id=seq, raw_data=to_json(data, inf_nan_mode="null").decode()
+    )
+
+
+def _sse(item: LiveItem, tz: tzinfo) -> ServerSentEvent:
+    """The item as an SSE message, rendered once for every stream that sends it
+    (the live feed hands the same item to all)."""
+    rendered: ServerSentEvent | None = item.rendered.get("sse")
+    if rendered is None:
+        rendered = item.rendered["sse"] = _render(item, tz)
+    return rendered
 
 
 def _seq(text: str | None) -> int | None:
