@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__
+from app.cli_accounts import add_parser as add_accounts_parser
 from app.cli_network import add_parser as add_network_parser
 from app.eventlog.errors import EventLogError
 from app.instance import InstanceError, check_free
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
         ClearFault,
         GetConfig,
         GetStatus,
-        SecurityEvent,
         SetConfig,
         Simulate,
         StartOutput,
@@ -53,7 +52,6 @@ def _import_the_rest() -> None:
         ClearFault,
         GetConfig,
         GetStatus,
-        SecurityEvent,
         SetConfig,
         Simulate,
         StartOutput,
@@ -264,22 +262,6 @@ def cmd_board(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_setup_code(args: argparse.Namespace) -> int:
-    from app.auth import setup_code
-
-    settings = _settings(args)
-    if not settings.data_dir.is_dir() and not args.create:
-        raise UsageError(
-            f"there is no data directory {settings.data_dir}: give the appliance's own "
-            "--data-dir, or add --create to make a new one there"
-        )
-    code = setup_code.current(settings.auth_db_path, settings.web_state_dir)
-    if code is None:
-        raise UsageError("setup is closed: this appliance has an admin already")
-    print(code)
-    return 0
-
-
 def cmd_firstboot(args: argparse.Namespace) -> int:
     from app import firstboot
 
@@ -289,50 +271,6 @@ def cmd_firstboot(args: argparse.Namespace) -> int:
     if args.setup_code_only:
         return firstboot.sync_setup_code(args.boot, _settings(args))
     return firstboot.run(args.boot, args.root)
-
-
-def _read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    import getpass
-
-    first = getpass.getpass("New password: ")
-    if getpass.getpass("Again: ") != first:
-        raise UsageError("the two passwords differ")
-    return first
-
-
-def cmd_users(args: argparse.Namespace) -> int:
-    from app.auth import passwords
-    from app.auth.store import AuthError, AuthStore
-
-    settings = _settings(args)
-    store = AuthStore(settings.auth_db_path)
-    try:
-        if args.action == "list":
-            for u in store.users():
-                print(f"{printable(u.name)}\t{u.role}")
-            return 0
-        if not args.name:
-            raise UsageError("reset-password needs the user's name")
-        if store.user(args.name) is None:
-            raise UsageError(f"there is no user {args.name!r}")
-        password = _read_password(args)
-        problems = passwords.problems(password, args.name)
-        if problems:
-            raise UsageError("; ".join(problems))
-        try:
-            store.set_password(args.name, passwords.hash_password(password))
-        except AuthError as exc:
-            raise UsageError(str(exc)) from None
-        print(f"password of {args.name} changed; their sessions have ended")
-        with contextlib.suppress(ControlError):  # logged when the io process runs
-            Client(settings.socket_path).send(
-                SecurityEvent(state="password-reset", user="cli", detail={"account": args.name})
-            )
-    finally:
-        store.close()
-    return 0
 
 
 def _user_name(text: str) -> str:
@@ -446,13 +384,6 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
     board = sub.add_parser("board", parents=[hw], help="show the pin map and config.txt lines")
     board.set_defaults(func=cmd_board)
-    code = sub.add_parser(
-        "setup-code", parents=[common], help="print the one-time code that claims the appliance"
-    )
-    code.add_argument(
-        "--create", action="store_true", help="make the data directory if it does not exist"
-    )
-    code.set_defaults(func=cmd_setup_code)
     firstboot = sub.add_parser(
         "firstboot",
         parents=[common],
@@ -475,14 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a commented alarmbridge.txt to start from",
     )
     firstboot.set_defaults(func=cmd_firstboot)
-    users = sub.add_parser("users", parents=[common], help="list users, or reset a password")
-    users.add_argument("action", choices=["list", "reset-password"])
-    users.add_argument("name", nargs="?")
-    users.add_argument(
-        "--password-stdin", action="store_true", help="read the new password from stdin"
-    )
-    users.set_defaults(func=cmd_users)
     add_network_parser(sub, common, _settings)
+    add_accounts_parser(sub, common, _settings)
     return parser
 
 
