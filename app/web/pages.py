@@ -23,7 +23,7 @@ from app.io.protocol import ControlError
 from app.schedules import ALWAYS
 from app.schedules.model import DAY_NAMES, MAX_WINDOWS, WEEKDAYS
 from app.settings import Settings
-from app.timefmt import TimeFormatError, local_text, utc_iso
+from app.timefmt import TimeFormatError, local_text, parse_moment, utc_iso
 from app.web import commission
 from app.web.api.events import event_out
 from app.web.api.schedules import SPANS, build_timeline
@@ -45,6 +45,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env = templates.env
     env.filters["local"] = lambda utc_us: local_text(utc_us, tz)
     env.filters["utc"] = utc_iso
+    # an ISO time with its offset (what the walk test's report keeps) in the appliance's zone
+    env.filters["local_iso"] = lambda text: local_text(parse_moment(text, tz), tz) if text else ""
     env.globals.update(version=__version__, timezone=settings.timezone, Kind=Kind, Cause=Cause)
     env.globals.update(MIN_MS=MIN_MS, MAX_MS=MAX_MS)  # the limits of durations, one source
     env.globals.update(commission.template_globals())  # recorder profiles (issue #19)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from app.timefmt import local_text, parse_moment
 from tests.web.conftest import wait_for
 from tests.web.test_api import events, sim, status
 
@@ -75,6 +77,11 @@ def test_a_walk_test_from_start_to_report(client: TestClient) -> None:
     printable = client.get("/walk-test/report", headers=HTML).text
     assert "Commissioning report" in printable and "NOT TESTED" in printable
     assert "marked an alarm" in printable and f"event #{as_json['seq']}" in printable
+    # the printable report is for the customer: times in the appliance's zone, not UTC ISO
+    brussels = ZoneInfo("Europe/Brussels")  # the fixture's zone
+    begun = local_text(parse_moment(as_json["started"], brussels), brussels)
+    assert f"at {begun}," in printable and as_json["started"] not in printable
+    assert "(Europe/Brussels)" in printable
 
 
 def test_walk_test_actions_need_a_running_test(client: TestClient) -> None:
