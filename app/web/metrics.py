@@ -7,12 +7,11 @@ seq, which is never reused), so a scrape costs the same on a log of ten million
 rows as on an empty one. The registry is the app's own (no global state), and
 prometheus-client is imported by the web process only, never by the io process.
 
-Not here yet:
+Delivery per destination (backlog, lag, cursor, lost events) comes from the network
+process's status socket, asked once per scrape with a short timeout; when it does not
+answer, ``alarmbridge_network_up`` is 0 and the delivery metrics are left out.
 
-* the writer's commit latency: the io status does not expose it (the writer is
-  being reworked); when it does, add it in :func:`_status_families`;
-* delivery backlog and lag per destination: they come from the delivery process
-  (issue 18), which is not merged yet. :func:`delivery_families` is where they go.
+Not here yet: the writer's commit latency (the io status does not expose it).
 
 The list of metrics, with their meaning: docs/web.md.
 """
@@ -22,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -36,12 +36,14 @@ from app.eventlog.schema import events
 from app.events import Kind
 from app.io.commands import GetStatus
 from app.io.protocol import ControlError
+from app.network.client import NetworkClient, NetworkError, NetworkStatus
 from app.web.deps import State
 from app.web.security import Viewer
 
 log = logging.getLogger(__name__)
 
 PREFIX = "alarmbridge"
+_NETWORK_TIMEOUT_S = 2.0  # a scrape must not hang on a stuck network process
 
 router = APIRouter(include_in_schema=False)
 
@@ -145,24 +147,49 @@ def _scalars(status: dict[str, Any]) -> Iterator[Metric]:
     yield dropped
 
 
-def delivery_families() -> Iterator[Metric]:
-    """Delivery backlog and lag per destination, from the delivery process.
-
-    NOT YET: the delivery process (issue 18) is not merged. When it is, yield here
-    ``alarmbridge_delivery_backlog{destination}`` (events not yet acknowledged),
-    ``alarmbridge_delivery_lag_seconds{destination}`` (age of the oldest of them),
-    ``alarmbridge_delivery_last_seq{destination}`` and
-    ``alarmbridge_delivery_connected{destination}``.
-    """
-    yield from ()
+def delivery_families(network: NetworkStatus | None, now_us: int) -> Iterator[Metric]:
+    """Delivery per destination, from the network process's status (None: it did not answer)."""
+    up = _gauge("network_up", "1: the network process answered this scrape")
+    up.add_metric([], _flag(network is not None))
+    yield up
+    if network is None:
+        return
+    labels = ["destination"]
+    families = {
+        "connected": _gauge("delivery_connected", "1: the destination's peer is reachable", labels),
+        "backlog": _gauge("delivery_backlog", "events not yet acknowledged by the peer", labels),
+        "lag": _gauge(
+            "delivery_lag_seconds", "age of the oldest event not yet acknowledged (0: none)", labels
+        ),
+        "cursor": _gauge("delivery_last_seq", "the last seq the peer acknowledged", labels),
+        "lost": _gauge(
+            "delivery_lost_events", "events removed by retention before they were sent", labels
+        ),
+    }
+    for dest in network.destinations:
+        oldest = dest.oldest_undelivered_utc_us
+        lag = 0.0 if oldest is None or dest.backlog == 0 else max(0.0, (now_us - oldest) / 1e6)
+        families["connected"].add_metric([dest.name], _flag(dest.connected))
+        families["backlog"].add_metric([dest.name], float(dest.backlog))
+        families["lag"].add_metric([dest.name], lag)
+        families["cursor"].add_metric([dest.name], float(dest.cursor))
+        families["lost"].add_metric([dest.name], float((dest.lost or {}).get("total", 0)))
+    yield from families.values()
 
 
 class Snapshot(Collector):
     """One scrape's worth of metrics, gathered before ``generate_latest`` runs."""
 
-    def __init__(self, status: dict[str, Any] | None, counts: EventCounts | None) -> None:
+    def __init__(
+        self,
+        status: dict[str, Any] | None,
+        counts: EventCounts | None,
+        network: NetworkStatus | None = None,
+    ) -> None:
         self.status = status
         self.counts = counts
+        self.network = network
+        self.now_us = time.time_ns() // 1000
 
     def collect(self) -> Iterable[Metric]:
         up = _gauge("io_up", "1: the io process answered this scrape")
@@ -182,7 +209,7 @@ class Snapshot(Collector):
             seq = _gauge("last_event_seq", "the newest committed event's seq")
             seq.add_metric([], self.counts.last_seq)
             yield seq
-        yield from delivery_families()
+        yield from delivery_families(self.network, self.now_us)
 
 
 async def _counts(request: Request, state: State) -> EventCounts | None:
@@ -206,6 +233,11 @@ async def metrics(request: Request, state: State, who: Viewer) -> Response:
         status: dict[str, Any] | None = await state.io(GetStatus())
     except ControlError:
         status = None
+    try:
+        client = NetworkClient(state.settings.network_socket_path, timeout=_NETWORK_TIMEOUT_S)
+        network: NetworkStatus | None = await asyncio.to_thread(client.status)
+    except NetworkError:
+        network = None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Snapshot(status, await _counts(request, state)))
+    registry.register(Snapshot(status, await _counts(request, state), network))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

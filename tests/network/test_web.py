@@ -15,6 +15,8 @@ from app.settings import Settings
 from app.web import create_app
 from tests.io.conftest import IoProc
 from tests.network.conftest import SECRET, NetworkProc, Receiver, wait_until
+from tests.support import wait_for
+from tests.web.test_metrics import Samples, scrape, value
 
 
 @pytest.fixture
@@ -107,4 +109,47 @@ def test_status_test_and_replay_through_the_api(
         assert "503" in page.text
     finally:
         receiver.failing = False
+        network.close()
+
+
+def test_metrics_show_each_destinations_backlog_and_lag(
+    io_proc: IoProc, web: TestClient, tokens: dict[Role, str], receiver: Receiver
+) -> None:
+    viewer = bearer(tokens[Role.VIEWER])
+    down = scrape(web, **viewer)
+    assert value(down, "alarmbridge_network_up") == 0
+    assert not [key for key in down if key[0].startswith("alarmbridge_delivery_")]
+
+    env = {"ALARMBRIDGE_WEBHOOK_URL": receiver.url, "ALARMBRIDGE_WEBHOOK_SECRET": SECRET}
+    network = NetworkProc(io_proc.data_dir, env)
+    try:
+        network.start()
+        receiver.failing = True  # the peer answers 503: a backlog builds up
+        for n in range(3):
+            io_proc.client.send(SecurityEvent(state="login", user=f"held{n}"))
+
+        def held() -> Samples:
+            samples = scrape(web, **viewer)
+            backlog = value(samples, "alarmbridge_delivery_backlog", destination="webhook")
+            failed = value(samples, "alarmbridge_delivery_connected", destination="webhook") == 0
+            return samples if backlog >= 3 and failed else {}  # (once an attempt has failed)
+
+        samples = wait_for(held, 20, interval=0.05, what="a backlog in /metrics")
+        assert value(samples, "alarmbridge_network_up") == 1
+        assert value(samples, "alarmbridge_delivery_lag_seconds", destination="webhook") > 0
+        assert value(samples, "alarmbridge_delivery_lost_events", destination="webhook") == 0
+
+        receiver.failing = False
+        last = max(e["seq"] for e in web.get("/api/v1/events", headers=viewer).json()["events"])
+
+        def drained() -> Samples:
+            samples = scrape(web, **viewer)
+            cursor = value(samples, "alarmbridge_delivery_last_seq", destination="webhook")
+            return samples if cursor >= last else {}
+
+        samples = wait_for(drained, 30, interval=0.05, what="the backlog drained in /metrics")
+        assert value(samples, "alarmbridge_delivery_backlog", destination="webhook") == 0
+        assert value(samples, "alarmbridge_delivery_lag_seconds", destination="webhook") == 0
+        assert value(samples, "alarmbridge_delivery_connected", destination="webhook") == 1
+    finally:
         network.close()
