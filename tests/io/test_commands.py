@@ -14,9 +14,7 @@ from pydantic import ValidationError
 
 from app.config import MAX_MS, MIN_MS
 from app.io.commands import (
-    BEGIN,
     COMMANDS,
-    END,
     Changed,
     ClearFault,
     InvalidCommandError,
@@ -27,9 +25,8 @@ from app.io.commands import (
     StopOutput,
     explain,
     parse,
-    table,
-    with_table,
 )
+from app.io.commands_doc import BEGIN, END, table, with_table
 from app.io.protocol import Client, ControlError
 from app.web.models import StartRequest
 from tests.io.conftest import IoProc
@@ -228,7 +225,7 @@ def test_the_docs_command_table_is_the_one_the_models_make() -> None:
     doc = (REPO / "docs" / "io-protocol.md").read_text()
     assert f"{BEGIN}\n{table()}{END}" in doc, (
         "docs/io-protocol.md's command table differs from app/io/commands.py: "
-        "run 'python -m app.io.commands --write docs/io-protocol.md'"
+        "run 'python -m app.io.commands_doc --write docs/io-protocol.md'"
     )
     assert with_table(doc) == doc
 
