@@ -17,7 +17,7 @@ from app.eventlog.queries import MAX_LIMIT, encode_cursor, events_after, iter_ev
 from app.events import Kind
 from app.io.commands import GetConfig
 from app.timefmt import local_text, parse_moment
-from app.web.api.events import event_out, histogram
+from app.web.api.events import Span, event_out, histogram_data
 from app.web.changes import config_changes
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
@@ -215,8 +215,8 @@ async def events_page(
                 )
         except (ApiError, ValueError) as exc:
             error = getattr(exc, "message", str(exc))
-    span = span if span in ("24h", "7d") else "24h"
-    data, _ = await attempt(histogram(state, span))  # type: ignore[arg-type]
+    chosen: Span = "7d" if span == "7d" else "24h"
+    data, _ = await attempt(histogram_data(state, chosen))
     shown = {
         "channel": filters.channel,
         "kind": filters.kind or [],
@@ -246,7 +246,7 @@ async def events_page(
         export_url="/api/v1/events/export?" + urlencode(export, doseq=True),
         channels=names or [],
         chart=None if data is None else chart(data),
-        span=span,
+        span=chosen,
         live=not cursor and not until,
     )
 

@@ -26,7 +26,7 @@ from app.eventlog.readers import ThreadReaders
 from app.events import Event, Kind
 from app.exports import csv_lines, jsonl_lines
 from app.timefmt import local_iso, parse_moment, utc_iso
-from app.web.deps import State, WholeNumber
+from app.web.deps import State, WebState, WholeNumber
 from app.web.errors import JSON_ERRORS, ApiError
 from app.web.event_json import page_json
 from app.web.live import LiveItem
@@ -166,11 +166,17 @@ def export_events(
 SPANS = {"24h": (24 * 3600, 3600), "7d": (7 * 24 * 3600, 3600)}
 
 
+Span = Literal["24h", "7d"]
+
+
 @router.get("/events/histogram")
-async def histogram(
-    state: State, span: Annotated[Literal["24h", "7d"], Query()] = "24h"
-) -> Histogram:
+async def histogram(state: State, span: Annotated[Span, Query()] = "24h") -> Histogram:
     """Events per hour per channel over the last 24 hours or 7 days."""
+    return await histogram_data(state, span)
+
+
+async def histogram_data(state: WebState, span: Span) -> Histogram:
+    """The histogram's data, for the API and the event log page alike."""
     length_s, bucket_s = SPANS[span]
     now_us = time.time_ns() // 1000
     hour_us = 3600 * 1_000_000
