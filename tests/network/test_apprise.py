@@ -23,8 +23,8 @@ from app.events import Cause
 from app.network.apprise_dest import AppriseConfigError, AppriseDestination, apprise_destination
 from app.network.destination import DeliveryError
 from app.settings import Settings
-from tests.network.conftest import PASSWORD, USER, Server, free_port
 from tests.network.events import DEVICE, alarm, output_on
+from tests.network.smtp_peer import PASSWORD, USER, Server, free_port
 
 pytest.importorskip("apprise", reason="the apprise extra is not installed")
 

@@ -18,8 +18,8 @@ from app.network.destination import Delivery, DeliveryError
 from app.network.mail import MailConfigError, MailDestination, mail_destination
 from app.network.smtp_url import parse_smtp_url
 from app.settings import Settings
-from tests.network.conftest import REFUSED_DOMAIN, USER, Server, free_port, start_server
 from tests.network.events import DEVICE, alarm, event, fault, output_on, trigger
+from tests.network.smtp_peer import REFUSED_DOMAIN, USER, Server, free_port, start_server
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 TO = "installer@example.com"

@@ -23,7 +23,7 @@ from app.network.destination import Delivery
 from app.network.mail import MailDestination
 from app.network.smtp_url import parse_smtp_url
 from app.settings import Settings
-from tests.network.conftest import Server
+from tests.network.smtp_peer import Server
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from app.io.commands import SecurityEvent, Simulate
 from app.network.client import NetworkClient, NetworkError
 from app.network.outbox import Outbox
 from tests.io.conftest import CLI, IoProc
-from tests.network.conftest import SECRET, NetworkProc, Receiver, Server, wait_until
+from tests.network.conftest import SECRET, NetworkProc, Receiver, wait_until
+from tests.network.smtp_peer import Server
 
 ALARMBRIDGE = Path(sys.executable).parent / "alarmbridge"
 
