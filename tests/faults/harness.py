@@ -132,6 +132,12 @@ class Listener:
         except (ControlError, OSError, ValueError):
             pass  # the process was killed mid-line
 
+    def caught_up(self, seq: int) -> bool:
+        """Whether every event up to ``seq`` has arrived. The stream sends an event
+        once it is committed, on the subscriber's own thread, so a committed log can
+        be ahead of what the listener has read so far: wait on this before ``stop``."""
+        return bool(self.events) and self.events[-1]["seq"] >= seq
+
     def stop(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         self._subscription.close()
         self._thread.join(timeout)

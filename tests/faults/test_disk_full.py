@@ -176,10 +176,11 @@ def test_a_full_disk_keeps_relays_switching_and_loses_no_event(
         wait_for(lambda: eventlog_fault(io) is None and written(io), timeout=15)
         flushed = (now_ns() - freed) / 1e6
         wait_for(lambda: not io.client.request("status")["faults"])
-        streamed = listener.stop()
         db = full_disk.log()
         log = rows(db, "mono_ns >= ?", filled)
         assert integrity(db) == "ok"
+        wait_for(functools.partial(listener.caught_up, max(r["seq"] for r in log)), timeout=15)
+        streamed = listener.stop()
 
     # Nothing lost: every relay change the io process made while the disk was full
     # is in the log, with the input change that caused it; in the order it happened.

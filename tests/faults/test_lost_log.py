@@ -50,11 +50,6 @@ FILE_CUTS = {
 KEY = ("kind", "channel", "state", "mono_ns")
 
 
-def caught_up(listener: Listener, seq: int) -> bool:
-    """Whether ``listener`` has received every event up to ``seq``."""
-    return bool(listener.events) and listener.events[-1]["seq"] >= seq
-
-
 def half(path: Path) -> None:
     truncate_to(path.stat().st_size // 2)(path)
 
@@ -81,7 +76,7 @@ def test_lost_events_are_said_and_numbers_are_never_reused(
             toggle(io, (1, 2, 4), 120, hz=600)
             wait_for(functools.partial(written, io))
             last = last_seq(db)  # every committed event is streamed: wait for the last
-            wait_for(functools.partial(caught_up, listener, last))
+            wait_for(functools.partial(listener.caught_up, last))
             streamed = {e["seq"]: tuple(e[k] for k in KEY) for e in listener.stop()}
             acked = max(streamed)
             if name.startswith("wal-"):
