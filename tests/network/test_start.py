@@ -10,15 +10,23 @@ read of the log also wrote a cursor at 0."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 from app.eventlog.database import make_engine
 from app.eventlog.queries import last_seq
 from app.io.commands import SecurityEvent
 from app.network.client import NetworkClient, NetworkError
+from app.network.delivery import DeliveryLoop
+from app.network.outbox import Outbox
+from app.network.source import EventSource
+from app.network.webhook import WebhookDestination
 from tests.io.conftest import CLI, IoProc
 from tests.network.conftest import (
     SECRET,
@@ -97,6 +105,9 @@ def test_new_destinations_start_alike_at_the_logs_end_though_its_first_read_fail
             stdout=network.log,
             stderr=network.log,
         )
+        # held from when its loops have started (their first look at the log)
+        log = io_proc.data_dir.parent / "network.log"
+        wait_until(lambda: b"destinations mqtt, webhook" in log.read_bytes(), 60, "started")
         time.sleep(HOLD_S)
         lock.execute("ROLLBACK")
         lock.close()
@@ -112,10 +123,52 @@ def test_new_destinations_start_alike_at_the_logs_end_though_its_first_read_fail
         # nothing from before the start: both began right after the log's end
         assert min(hook_seqs) == end + 1
         assert min(mqtt_seqs) == end + 1
-        asking.close()  # and the status answered at once while the loops were starting
-        assert asking.answers > 0 and asking.starting_seen > 0
+        asking.close()  # and the status answered at once while they were starting
+        assert asking.starting_seen > 0
     finally:
         asking.close()
         lock.close()
         network.close()
         sub.close()
+
+
+def test_a_status_asked_before_the_loop_found_the_logs_end_makes_no_cursor(
+    io_proc: IoProc, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The status race alone, in one process: asked while the loop's first read of
+    the log is under way (in a thread), it used to make the cursor at 0."""
+    data = io_proc.data_dir
+    for n in range(3):
+        io_proc.client.send(SecurityEvent(state="login", user=f"early{n}"))
+    wait_until(lambda: io_proc.client.request("status")["eventlog"]["pending"] == 0)
+
+    async def scenario() -> tuple[dict[str, Any], int, int]:
+        source = EventSource(data / "alarmbridge.db", data / "io.sock")
+        outbox = Outbox(tmp_path / "network.db")
+        hook = WebhookDestination(receiver.url, SECRET, "ab-000000000001")
+
+        async def no_fault(code: str, active: bool, message: str) -> None:
+            return None
+
+        loop = DeliveryLoop(hook, outbox, source, "ab-000000000001", no_fault)
+        running = asyncio.create_task(loop.run())
+        try:
+            early = await loop.status()  # before run()'s first read has returned
+            end = await source.newest_seq()
+            while not loop.started:
+                await asyncio.sleep(0.01)
+            cursor = outbox.find("webhook")
+            assert cursor is not None
+            return early, cursor.seq, end
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await hook.aclose()
+            source.close()
+            outbox.close()
+
+    early, start, end = asyncio.run(scenario())
+    assert early["starting"] and early["cursor"] == 0 and early["backlog"] == -1
+    assert "waiting" in early["last_error"]
+    assert start == end > 3  # at the log's end, not at the 0 the status showed
