@@ -218,12 +218,14 @@ def run(
     broker = Broker(root)
     broker.start()
     url = f"mqtt://127.0.0.1:{broker.port}"
-    sites = [Site(n, root, url) for n in range(1, sites_n + 1)]
+    sites: list[Site] = []  # those started (or starting): the ones to stop
     started = time.monotonic()
     try:
-        for n, site in enumerate(sites):
+        for n in range(1, sites_n + 1):
+            site = Site(n, root, url)
+            sites.append(site)
             site.start()
-            if n == 0:
+            if n == 1:
                 check_room(site, sites_n, available)
             print(f"site {site.n} up after {time.monotonic() - started:.1f} s", file=sys.stderr)
             time.sleep(stagger_s)
