@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.io.commands import NetworkFault, SecurityEvent, SiaRefused, Signal
 
@@ -40,6 +42,14 @@ def peer_uid(sock: socket.socket) -> int | None:
     return int(_UCRED.unpack(creds)[1])
 
 
+def owner(path: Path) -> int | None:
+    """The uid that owns ``path`` (None: it does not exist, or cannot be seen)."""
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class PeerRule:
     """A restricted command's senders: this process's own user, and the owners of
@@ -47,29 +57,26 @@ class PeerRule:
 
     who: str  # for the refusal: "the web process's user"
     dirs: tuple[Path, ...]
+    own_uid: int | None = None  # None: this process's (a test sets another)
+    owner_of: Callable[[Path], int | None] = owner
 
     def allows(self, uid: int | None) -> bool:
         if uid is None:
             return False
-        if uid == os.geteuid():
+        if uid == (os.geteuid() if self.own_uid is None else self.own_uid):
             return True
-        for directory in self.dirs:
-            try:
-                if uid == directory.stat().st_uid:
-                    return True
-            except OSError:
-                continue
-        return False
+        return any(uid == self.owner_of(directory) for directory in self.dirs)
 
     def refusal(self, cmd: str) -> str:
         return f"{cmd!r} is accepted only from {self.who}"
 
 
-def peer_rules(web_dir: Path, network_dir: Path) -> dict[str, PeerRule]:
-    """Each restricted command's rule (the table in the module's docstring)."""
-    web = PeerRule("the web process's user", (web_dir,))
-    network = PeerRule("the network process's user", (network_dir,))
-    either = PeerRule("the network or web process's user", (network_dir, web_dir))
+def peer_rules(web_dir: Path, network_dir: Path, **how: Any) -> dict[str, PeerRule]:
+    """Each restricted command's rule (the table in the module's docstring);
+    ``how``: PeerRule's ``own_uid`` and ``owner_of``, for a test."""
+    web = PeerRule("the web process's user", (web_dir,), **how)
+    network = PeerRule("the network process's user", (network_dir,), **how)
+    either = PeerRule("the network or web process's user", (network_dir, web_dir), **how)
     return {
         SecurityEvent.cmd: web,
         NetworkFault.cmd: network,
