@@ -132,7 +132,7 @@ for cmd in json.loads(sys.argv[2]):
     reply = json.loads(out.readline())
     print(json.dumps({"cmd": cmd["cmd"], "ok": reply["ok"], "error": reply.get("error")}))
 """
-COMMANDS = [
+COMMANDS: list[dict[str, Any]] = [
     {"cmd": "network-fault", "code": "forged", "active": True, "message": "forged"},
     {"cmd": "signal", "virtual": 1, "action": "active", "user": "forged"},
     {
@@ -186,7 +186,13 @@ def _io(where: Path, owned_by_other: str | None) -> IoProcess:
         path.mkdir(mode=0o700)
         if name == owned_by_other:  # as the package makes it for that process's user
             os.chown(path, OTHER_UID, OTHER_UID)
-    settings = Settings(data_dir=where / "data", pins="mock", log_check_delay_s=3600, **dirs)
+    settings = Settings(
+        data_dir=where / "data",
+        web_dir=dirs["web_dir"],
+        network_dir=dirs["network_dir"],
+        pins="mock",
+        log_check_delay_s=3600,
+    )
     process = IoProcess(settings)
     process.start()
     client = Client(settings.socket_path)
