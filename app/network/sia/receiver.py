@@ -96,6 +96,7 @@ class SiaReceiver:
         self.accepted = 0  # messages whose events were handed on
         self.acks = 0  # ACKs sent (a resend's included)
         self.listening: tuple[int, int | None] | None = None  # (TCP, UDP) ports
+        self._address = "unknown"  # the IP address of the frame being handled
         self._seen = {a: _Seen(time.monotonic()) for a in self.accounts}
         self._lock = asyncio.Lock()  # one frame at a time: events stay in order
         self._tcp: asyncio.Server | None = None
