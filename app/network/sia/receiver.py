@@ -18,8 +18,10 @@ For each frame, the answer (SIA DC-09, 5.5.2):
 * Nothing, when the events could not be handed on (the io process is down): the
   panel resends, as it does after a lost ACK.
 
-Every refusal is logged (``alarmbridge.sia``), counted in :attr:`refused`, and
-summed up in the event log through :attr:`report` (app/network/sia/refusals.py).
+Every refusal is counted in :attr:`refused`, summed up in the event log through
+:attr:`report` (app/network/sia/refusals.py), and logged (``alarmbridge.sia``): with
+a report, the first of each address and reason a minute as a warning, the rest at
+debug level.
 Supervision: an account with ``poll_s`` that sends nothing (a NULL message counts)
 for ``poll_s`` plus a grace of half of it raises the fault
 ``sia-<account>-silent`` (lower case) through :attr:`SiaReceiver.fault`.
@@ -140,16 +142,20 @@ class SiaReceiver:
             self._address = address or peer or "unknown"
             return await self._handle(raw, peer)
 
-    def _count(self, reason: str, message: str, answer: str, account: str | None) -> None:
+    def _count(self, reason: str, message: str, answer: str, account: str | None) -> int:
+        """Count a refusal; the level to put it in the journal at (a flood of bad
+        frames: the first of each address and reason a minute as a warning)."""
         self.refused[reason] += 1
-        if self.report is not None:
-            self.report.refused(
-                self._address, reason, account=account or "", message=message, answer=answer
-            )
+        if self.report is None:
+            return logging.WARNING
+        first = self.report.refused(
+            self._address, reason, account=account or "", message=message, answer=answer
+        )
+        return logging.WARNING if first else logging.DEBUG
 
     def _refuse(self, reason: str, message: str, peer: str, account: str | None = None) -> bytes:
-        self._count(reason, message, "NAK", account)
-        log.warning("SIA frame from %s refused (NAK, %s): %s", peer or "?", reason, message)
+        level = self._count(reason, message, "NAK", account)
+        log.log(level, "SIA frame from %s refused (NAK, %s): %s", peer or "?", reason, message)
         return nak(self.now())
 
     async def _handle(self, raw: bytes, peer: str) -> bytes | None:
@@ -199,8 +205,8 @@ class SiaReceiver:
             try:
                 events = read_events(frame)
             except FrameError as exc:
-                self._count("data", str(exc), DUH, named)
-                log.warning("SIA frame from %s: DUH (%s)", peer or "?", exc)
+                level = self._count("data", str(exc), DUH, named)
+                log.log(level, "SIA frame from %s: DUH (%s)", peer or "?", exc)
                 return reply(frame, DUH, key, now)
             try:
                 for sig in self.signals(account, events):

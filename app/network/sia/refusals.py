@@ -3,7 +3,8 @@
 the first at once, then at most one per period (60 s) with the count of that
 period. A flood of bad frames writes a bounded number of rows: one per address
 and reason per minute, for at most :data:`MAX_KEYS` addresses (the rest are summed
-under the address ``other``); the journal (``alarmbridge.sia``) has every frame.
+under the address ``other``). The journal (``alarmbridge.sia``) gets the same first
+ones as warnings, and every frame at debug level.
 
 If the io process cannot take a row, its count is kept and sent with the next one.
 """
@@ -68,12 +69,14 @@ class RefusalReport:
         account: str = "",
         message: str = "",
         answer: str = "NAK",
-    ) -> None:
+    ) -> bool:
         """One frame refused: the first of a key is due at once, the rest at the end
-        of its period."""
+        of its period. True for a first (the receiver puts it in the journal; the
+        rest only at debug level, so a flood does not flood the journal either)."""
         address = printable(address)[:64] or "unknown"
         key = (address, reason)
         count = self._counts.get(key)
+        first = False
         if count is None:
             if len({a for a, _ in self._counts} | {address}) > MAX_KEYS:
                 key = (OTHER, reason)
@@ -81,6 +84,7 @@ class RefusalReport:
             if count is None:  # due at once: its period "began" one period ago
                 count = self._counts[key] = _Count(self.monotonic() - self.period_s)
                 self._wake.set()
+                first = True
         now_us = self.utc_us()
         if not count.refused:
             count.first_us = now_us
@@ -90,6 +94,7 @@ class RefusalReport:
         count.account = account if _HEX.fullmatch(account) else ""
         count.message = printable(message)[:300]
         count.answer = answer
+        return first
 
     @property
     def pending(self) -> int:

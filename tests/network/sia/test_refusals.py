@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,10 @@ async def _send_all(port: int, frames: list[bytes], key: str | None = None) -> l
     return names
 
 
-def test_a_flood_of_bad_frames_writes_a_few_rows_that_count_them_all(io: IoProc) -> None:
+def test_a_flood_of_bad_frames_writes_a_few_rows_that_count_them_all(
+    io: IoProc, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "alarmbridge.sia")
     good = _frame("ADM-CID", b"#1234|1130 01 003", seq=1)
     secret = _frame("ADM-CID", b"#5678|1130 01 003", acct=0x5678, key=KEY, seq=2)
     bad_crc = good.replace(b"1130", b"3130")
@@ -90,6 +94,9 @@ def test_a_flood_of_bad_frames_writes_a_few_rows_that_count_them_all(io: IoProc)
             await receiver.stop()  # the counts go to the log
 
     asyncio.run(scenario())
+    said = [r for r in caplog.records if "refused (NAK" in r.getMessage()]
+    assert len(said) == 1 + len(flood)  # every frame in the journal...
+    assert len([r for r in said if r.levelno == logging.WARNING]) == 5  # ...5 as warnings
     rows = refusal_rows(io)
     by_reason: dict[str, int] = {}
     for row in rows:
