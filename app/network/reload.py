@@ -238,8 +238,14 @@ class Configurator:
             if before != after:
                 which = "changed" if before and after else "added" if after else "removed"
                 changes[which].append("sia-receiver")
-            if dry_run:
-                return {"version": self.version, **changes}
+            edited = _edited(self.document, new)
+            if dry_run or not edited:
+                return {
+                    "version": self.version,
+                    "unchanged": not edited,
+                    "settings": edited,
+                    **changes,
+                }
             self.version = await asyncio.to_thread(self.store.save, new, who)
             old_hooks = {h.name for h in self.document.webhooks}
             self.document = new
@@ -249,7 +255,7 @@ class Configurator:
                 if name not in self.env:
                     self.outbox.forget(name)
             log.info("network settings version %d by %s: %s", self.version, who, changes)
-            return {"version": self.version, **changes}
+            return {"version": self.version, "unchanged": False, "settings": edited, **changes}
 
     async def _apply(
         self,
@@ -269,6 +275,23 @@ class Configurator:
             await self.fleet.stop_receiver()
             if receiver is not None:
                 self.fleet.start_receiver(*receiver)
+
+
+def _parts(doc: NetSettings) -> dict[str, Any]:
+    parts: dict[str, Any] = {
+        "mqtt": doc.mqtt,
+        "mail": doc.mail,
+        "apprise": doc.apprise,
+        "sia": doc.sia,
+    }
+    parts.update({f"webhook {h.name}": h for h in doc.webhooks})
+    return parts
+
+
+def _edited(old: NetSettings, new: NetSettings) -> list[str]:
+    """The parts of the document that differ (secrets compared too, never shown)."""
+    before, after = _parts(old), _parts(new)
+    return sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
 
 
 def _changes(current: dict[str, str], wanted: dict[str, Planned]) -> dict[str, list[str]]:
