@@ -92,10 +92,12 @@ def _fingerprint(part: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _ca_file(directory: Path, pem: str) -> Path | None:
+def _ca_file(directory: Path, pem: str, what: str = "mqtt") -> Path | None:
+    """The PEM text as a file (named by its hash, so a running destination's file is
+    never rewritten under it), for the TLS libraries that read a CA from a path."""
     if not pem:
         return None
-    path = directory / f"mqtt-ca-{hashlib.sha256(pem.encode()).hexdigest()[:12]}.pem"
+    path = directory / f"{what}-ca-{hashlib.sha256(pem.encode()).hexdigest()[:12]}.pem"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         tmp.write_text(pem)
@@ -157,6 +159,7 @@ def plan(
                 security,
                 mail.username or None,
                 mail.password or None,
+                _ca_file(settings.network_state_dir, mail.ca_pem, "smtp"),
             )
             sender = mail.sender or default_sender(url)
             return MailDestination(url, mail.to, sender, settings.tz, per_minute=mail.per_minute)

@@ -193,6 +193,12 @@ class MailSection(_Model):
         default="", description="the From; empty: the login if it is an address"
     )
     per_minute: StrictInt = Field(default=5, ge=1, le=60)
+    ca_pem: Annotated[str, AfterValidator(_pem)] = Field(
+        default="",
+        max_length=20_000,
+        description="a private CA (PEM) to check the server's certificate with; empty: the "
+        "system's CAs",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
