@@ -307,3 +307,30 @@ def test_a_kill_during_configure_leaves_the_old_or_the_new_document(
         assert found in shown, f"attempt {attempt}: neither document"
         names = sorted(d.name for d in network.status().destinations)
         assert names in (["hook0"], ["hook0", "hook1"])
+
+
+def test_the_page_has_the_forms_for_an_admin_only(
+    io_proc: IoProc,
+    network: NetworkProc,
+    web: TestClient,
+    tokens: dict[Role, str],
+    receiver: Receiver,
+) -> None:
+    admin, viewer = bearer(tokens[Role.ADMIN]), bearer(tokens[Role.VIEWER])
+    html = {"Accept": "text/html"}
+    down = web.get("/integrations", headers={**admin, **html})
+    assert "The settings cannot be shown or changed now" in down.text
+    network.start()
+    doc = empty()
+    doc["webhooks"] = [hook(receiver.url)]
+    assert web.put(SETTINGS, headers=admin, json=doc).status_code == 200
+    page = web.get("/integrations", headers={**admin, **html})
+    assert page.status_code == 200
+    for part in ("mqtt", "webhook", "mail", "apprise", "sia"):
+        assert f'data-net="{part}"' in page.text
+    assert 'data-index="0"' in page.text
+    assert SECRET not in page.text
+    assert "********" in page.text
+    shown = web.get("/integrations", headers={**viewer, **html})
+    assert "data-net=" not in shown.text
+    assert "shown to admins only" in shown.text
