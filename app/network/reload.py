@@ -110,11 +110,7 @@ class Fleet:
     async def stop(self, name: str, why: str) -> None:
         """Stop ``name``: its tasks, its connection, and the faults it raised."""
         running = self.running.pop(name)
-        for task in running.tasks:
-            task.cancel()
-        await asyncio.gather(*running.tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(running.destination.aclose(), 10)
+        await _close(running)
         for code, (active, _) in list(running.loop.faults.items()):
             if active:
                 with contextlib.suppress(Exception):
@@ -142,13 +138,22 @@ class Fleet:
 
     async def close(self) -> None:
         for name in list(self.running):
-            running = self.running.pop(name)
-            for task in running.tasks:
-                task.cancel()
-            await asyncio.gather(*running.tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await running.destination.aclose()
+            await _close(self.running.pop(name))
         await self.stop_receiver()
+
+
+async def _close(running: Running) -> None:
+    """Stop delivering, then close the destination while its connection still runs
+    (MQTT says ``offline`` then: a clean disconnect sends no last will), then the rest."""
+    loop_tasks = running.tasks[-2:]  # deliver and watch (started last)
+    for task in loop_tasks:
+        task.cancel()
+    await asyncio.gather(*loop_tasks, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(running.destination.aclose(), 10)
+    for task in running.tasks:
+        task.cancel()
+    await asyncio.gather(*running.tasks, return_exceptions=True)
 
 
 class Configurator:

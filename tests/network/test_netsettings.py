@@ -91,6 +91,15 @@ def test_mqtt_set_through_the_api_reaches_mosquitto_sub_without_a_restart(
         assert again.status_code == 200
         assert again.json()["version"] == 1
         assert len(security(web, admin, "integrations-changed")) == 1
+
+        # disabled: it stops at once and says so on the broker (retained)
+        doc["mqtt"]["enabled"] = False
+        reply = web.put(SETTINGS, headers=admin, json=doc)
+        assert reply.json()["applied"]["removed"] == ["mqtt"]
+        assert reply.json()["running"] == {}
+        wait_until(lambda: broker.retained(f"{PREFIX}/availability") == "offline", what="offline")
+        assert network.status().destinations == []
+        assert network.proc is not None and network.proc.pid == pid
     finally:
         sub.close()
 
