@@ -106,3 +106,52 @@ def test_an_admin_adds_a_webhook_saves_it_and_sends_a_test(
     saved.get_by_role("button", name="Remove").click()
     expect(page.locator('[data-destination="vms"]')).to_have_count(0)
     assert appliance.api("GET", "/api/v1/integrations/settings")["document"]["webhooks"] == []
+
+
+@pytest.mark.allow_page_errors  # the browser logs the server's 422 answer
+def test_the_sia_form_sets_the_sender_and_a_panel_account(
+    appliance: Appliance, page: Page, page_errors: list[str]
+) -> None:
+    page.goto(appliance.url + "/integrations")
+    form = page.locator('form[data-net="sia"]')
+    form.get_by_label("Primary receiver: host").fill("127.0.0.1")
+    form.get_by_label("Primary receiver: port").fill("9")
+    form.locator('input[name="sender.account"]').fill("5A1")
+    form.locator('input[name="sender.key"]').fill("0123456789abcdef")
+    form.get_by_label("Enabled").first.check()
+    form.get_by_role("button", name="Add a panel account").click()
+    account = form.locator("[data-sia-account]").last
+    account.get_by_label("Account").fill("1234")
+    account.get_by_label("AES key").fill("fedcba9876543210")
+    account.get_by_label("Zones to virtual inputs").fill("3:1, two")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(account.locator('[data-error-for="receiver.accounts.0.zones"]')).to_contain_text(
+        "'two' is not zone:V"
+    )
+    account.get_by_label("Zones to virtual inputs").fill("3:1, 2/4:V2")
+    account.get_by_label("AES key").fill("short")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(account.locator('[data-error-for="receiver.accounts.0.key"]')).not_to_be_empty()
+    account.get_by_label("AES key").fill("fedcba9876543210")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator("[data-saved]")).to_contain_text("Saved at")
+
+    sia = appliance.api("GET", "/api/v1/integrations/settings")["document"]["sia"]
+    assert sia["sender"]["enabled"] is True
+    assert sia["sender"]["primary"] == {"host": "127.0.0.1", "port": 9}
+    assert sia["sender"]["account"] == "5A1"
+    assert sia["sender"]["key"] == "********"
+    (panel,) = sia["receiver"]["accounts"]
+    assert panel["account"] == "1234" and panel["key"] == "********"
+    assert panel["zones"] == [
+        {"zone": 3, "area": None, "virtual": 1},
+        {"zone": 4, "area": 2, "virtual": 2},
+    ]
+    page.reload()
+    form = page.locator('form[data-net="sia"]')
+    expect(
+        form.locator("[data-sia-account]").get_by_label("Zones to virtual inputs")
+    ).to_have_value("3:1, 2/4:2")
+    expect(form.locator('input[name="sender.key"]')).to_have_value("********")
+    json_editor = page.locator('form[data-net="sia-json"] textarea')
+    assert '"account": "1234"' in json_editor.input_value()

@@ -34,6 +34,8 @@
     const next = JSON.parse(JSON.stringify(doc));
     const part = form.dataset.net;
     if (part === "sia") {
+      next.sia = AB.sia.read(form, doc.sia);
+    } else if (part === "sia-json") {
       const text = form.elements.namedItem("sia").value;
       try {
         next.sia = JSON.parse(text);
@@ -60,9 +62,20 @@
       const index = form.dataset.index !== undefined ? Number(form.dataset.index) : doc.webhooks.length;
       prefix = "webhooks." + index + ".";
     }
-    if (part === "sia" && field.startsWith("sia")) return { name: "sia", text: field.slice(4) };
+    if (part === "sia-json" && field.startsWith("sia")) return { name: "sia", text: field.slice(4) };
+    if (part === "sia") prefix = "sia.";
     if (field.startsWith(prefix)) return { name: field.slice(prefix.length), text: "" };
     return { name: "", text: field };
+  }
+
+  // the box for a dotted field, or for the nearest part of its path that has one
+  function boxFor(form, name) {
+    const parts = name ? name.split(".") : [];
+    for (let n = parts.length; n > 0; n--) {
+      const box = form.querySelector('[data-error-for="' + parts.slice(0, n).join(".") + '"]');
+      if (box) return { box: box, rest: parts.slice(n).join(".") };
+    }
+    return { box: form.querySelector('[data-error-for=""]'), rest: name };
   }
 
   function showProblems(form, err) {
@@ -72,9 +85,16 @@
     }
     for (const p of err.problems) {
       const where = local(form, p.field || "");
-      const box = where.name && form.querySelector('[data-error-for="' + where.name + '"]');
-      if (box) AB.forms.showError(form, where.name, (where.text ? where.text + ": " : "") + p.message);
-      else AB.forms.showError(form, "", (p.field ? p.field + ": " : "") + p.message);
+      const found = where.name ? boxFor(form, where.name) : { box: null, rest: "" };
+      if (found.box && found.box.dataset.errorFor !== "") {
+        const text = [where.text, found.rest].filter(Boolean).join(".");
+        const box = found.box;
+        box.textContent = (box.textContent ? box.textContent + " " : "") + (text ? text + ": " : "") + p.message;
+        const node = form.elements.namedItem(box.dataset.errorFor);
+        if (node && node.setAttribute) node.setAttribute("aria-invalid", "true");
+      } else {
+        AB.forms.showError(form, "", (p.field ? p.field + ": " : "") + p.message);
+      }
     }
   }
 
@@ -105,8 +125,13 @@
       name = saved.name;
       form.querySelector("[data-title]").textContent = name;
     }
-    if (part === "sia") {
-      form.elements.namedItem("sia").value = JSON.stringify(doc.sia, null, 2);
+    if (part === "sia" || part === "sia-json") {
+      const json = document.querySelector('form[data-net="sia-json"]');
+      const fields = document.querySelector('form[data-net="sia"]');
+      json.elements.namedItem("sia").value = JSON.stringify(doc.sia, null, 2);
+      AB.sia.fill(fields, doc.sia);
+      markChanged(part === "sia" ? json : fields, false);
+      name = "sia";
     } else {
       form.querySelectorAll("[data-secret]").forEach((node) => (node.value = saved[node.name] || ""));
     }
@@ -195,6 +220,11 @@
     });
   }
 
+  const siaForm = document.querySelector('form[data-net="sia"]');
+  if (siaForm) {
+    AB.sia.fill(siaForm, doc.sia);
+    AB.sia.wire(siaForm, () => markChanged(siaForm, true));
+  }
   document.querySelectorAll("form[data-net]").forEach(wire);
   const add = document.querySelector("[data-add-webhook]");
   if (add) {
