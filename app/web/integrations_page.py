@@ -43,4 +43,5 @@ async def integrations_page(request: Request, state: State) -> HTMLResponse:
         net=net,
         net_error=net_error,
         net_env={} if net is None else {e.name: e.variable for e in net.environment},
+        net_status={d.name: d for d in info.destinations},
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -338,6 +339,8 @@ def test_the_page_has_the_forms_for_an_admin_only(
     for part in ("mqtt", "webhook", "mail", "apprise", "sia"):
         assert f'data-net="{part}"' in page.text
     assert 'data-index="0"' in page.text
+    assert 'data-net-status="vms"' in page.text  # its delivery beside its settings
+    assert re.search(r'data-net-status="mqtt"[^>]*>not running<', page.text)
     assert SECRET not in page.text
     assert "********" in page.text
     shown = web.get("/integrations", headers={**viewer, **html})
