@@ -9,6 +9,7 @@ import contextlib
 import json
 import random
 import re
+import subprocess
 import threading
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 from app.auth.store import Role
 from app.io.commands import SecurityEvent, Simulate
 from app.network.client import NetworkClient, NetworkError
-from tests.io.conftest import IoProc
+from tests.io.conftest import CLI, IoProc
 from tests.network.conftest import (
     SECRET,
     Broker,
@@ -346,3 +347,23 @@ def test_the_page_has_the_forms_for_an_admin_only(
     shown = web.get("/integrations", headers={**viewer, **html})
     assert "data-net=" not in shown.text
     assert "shown to admins only" in shown.text
+
+
+def test_the_cli_shows_the_settings_masked(
+    io_proc: IoProc, network: NetworkProc, receiver: Receiver
+) -> None:
+    network.start()
+    doc = empty()
+    doc["webhooks"] = [hook(receiver.url)]
+    network.client.configure(doc, "tests")
+    shown = subprocess.run(
+        [*CLI, "network", "settings", "--data-dir", str(io_proc.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.returncode == 0, shown.stderr
+    answer = json.loads(shown.stdout)
+    assert answer["document"]["webhooks"][0]["secret"] == MASK
+    assert answer["running"] == {"vms": "stored"}
+    assert SECRET not in shown.stdout
