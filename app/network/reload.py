@@ -76,6 +76,7 @@ class Fleet:
         self.running: dict[str, Running] = {}
         self.crashed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._receiver: tuple[str, asyncio.Task[None], asyncio.Event] | None = None
+        self.receiver_error: str | None = None
 
     @property
     def loops(self) -> dict[str, DeliveryLoop]:
@@ -117,10 +118,25 @@ class Fleet:
                     await self.report_fault(code, False, f"{name}: {why}")
         log.info("destination %s stopped (%s)", name, why)
 
-    def start_receiver(self, fingerprint: str, sia: SiaConfig) -> None:
+    def start_receiver(self, fingerprint: str, sia: SiaConfig) -> asyncio.Future[Any]:
+        """Start the SIA receiver; the future is done once it listens (its ports) or
+        could not (a port in use: :attr:`receiver_error`, the process goes on)."""
         stop = asyncio.Event()
-        task = self._task(run_receiver(sia, self.io, stop), "sia-receiver")
+        ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.receiver_error = None
+
+        async def receive() -> None:
+            try:
+                await run_receiver(sia, self.io, stop, ready)
+            except OSError as exc:  # a setting (the port), not a bug: shown, not fatal
+                self.receiver_error = f"the SIA receiver cannot listen: {describe(exc)}"
+                log.error("%s", self.receiver_error)
+                if not ready.done():
+                    ready.set_result(None)
+
+        task = self._task(receive(), "sia-receiver")
         self._receiver = (fingerprint, task, stop)
+        return ready
 
     async def stop_receiver(self) -> None:
         if self._receiver is not None:
@@ -207,7 +223,12 @@ class Configurator:
             "version": self.version,
             "environment": [{"name": n, "variable": v} for n, v in self.env.items()],
             "running": {name: origin.get(name, "stored") for name in self.fleet.running},
-            "problems": self.problems,
+            "problems": self.problems
+            + (
+                [{"field": "sia.receiver.port", "message": self.fleet.receiver_error}]
+                if self.fleet.receiver_error
+                else []
+            ),
         }
 
     async def configure(self, doc: Any, who: str, *, dry_run: bool = False) -> dict[str, Any]:
@@ -278,8 +299,11 @@ class Configurator:
             self.fleet.start(destination, wanted[name].fingerprint)
         if self.fleet.receiver_fingerprint != (receiver[0] if receiver else None):
             await self.fleet.stop_receiver()
+            self.fleet.receiver_error = None
             if receiver is not None:
-                self.fleet.start_receiver(*receiver)
+                ready = self.fleet.start_receiver(*receiver)
+                with contextlib.suppress(Exception):  # (shown with the settings)
+                    await asyncio.wait_for(asyncio.shield(ready), 5)
 
 
 def _parts(doc: NetSettings) -> dict[str, Any]:

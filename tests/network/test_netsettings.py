@@ -9,6 +9,7 @@ import contextlib
 import json
 import random
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -367,3 +368,27 @@ def test_the_cli_shows_the_settings_masked(
     assert answer["document"]["webhooks"][0]["secret"] == MASK
     assert answer["running"] == {"vms": "stored"}
     assert SECRET not in shown.stdout
+
+
+def test_a_sia_receiver_that_cannot_listen_is_shown_and_the_process_goes_on(
+    io_proc: IoProc, network: NetworkProc
+) -> None:
+    network.start()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        doc = empty()
+        doc["sia"] = {"receiver": {"enabled": True, "host": "127.0.0.1", "udp": False}}
+        doc["sia"]["receiver"]["port"] = busy.getsockname()[1]
+        network.client.configure(doc, "tests")
+        problems = network.client.settings()["problems"]
+        assert [p["field"] for p in problems] == ["sia.receiver.port"]
+        assert "cannot listen" in problems[0]["message"]
+        doc["sia"]["receiver"]["port"] = 0  # any free port: it listens
+        done = network.client.configure(doc, "tests")
+        assert done["changed"] == ["sia-receiver"]
+        assert network.client.settings()["problems"] == []
+        assert network.proc is not None and network.proc.poll() is None
+    finally:
+        busy.close()
