@@ -392,3 +392,36 @@ def test_a_sia_receiver_that_cannot_listen_is_shown_and_the_process_goes_on(
         assert network.proc is not None and network.proc.poll() is None
     finally:
         busy.close()
+
+
+def test_a_webhook_moved_during_a_burst_loses_nothing(
+    io_proc: IoProc, network: NetworkProc, receiver: Receiver, receiver2: Receiver
+) -> None:
+    network.start()
+    doc = empty()
+    doc["webhooks"] = [hook(receiver.url)]
+    network.client.configure(doc, "tests")
+    io_proc.client.send(SecurityEvent(state="login", user="start"))
+    wait_until(lambda: receiver.received, what="the first delivery")
+    for n in range(150):
+        io_proc.client.send(SecurityEvent(state="login", user=f"burst{n}"))
+        if n == 75:
+            moved = network.client.settings()["document"]
+            moved["webhooks"][0]["url"] = receiver2.url
+            network.client.configure(moved, "tests")
+    io_proc.client.send(SecurityEvent(state="login", user="end"))
+    wait_until(
+        lambda: any(h.body["data"]["source"] == "end" for h in receiver2.received),
+        what="the last event at the new URL",
+    )
+
+    def seqs(r: Receiver) -> list[int]:
+        return [h.body["data"]["seq"] for h in list(r.received)]
+
+    first, second = seqs(receiver), seqs(receiver2)
+    assert first == sorted(first) and second == sorted(second)  # in order at each
+    assert second, "nothing reached the new URL"
+    union = set(first) | set(second)
+    assert union == set(range(min(union), max(union) + 1)), "a gap: an event was lost"
+    # the new URL starts where the old one stopped (at most the batch in flight again)
+    assert first[0] < second[0] <= max(first) + 1
