@@ -76,6 +76,9 @@ def cmd_network(
         if status.sia is not None:
             print(*_sia_lines(status.sia), sep="\n")
         return 0
+    if args.action == "settings":  # the stored settings, secrets masked (ADR 0016)
+        print(json.dumps(client.settings(), indent=2))
+        return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")
     if args.action == "test":
@@ -100,9 +103,10 @@ def add_parser(
     network.add_argument(
         "action",
         nargs="?",
-        choices=["run", "status", "test", "replay"],
+        choices=["run", "status", "settings", "test", "replay"],
         default="run",
-        help="run (default), status, test NAME, replay NAME --from SEQ",
+        help="run (default), status, settings (the destinations' stored settings, secrets "
+        "masked; change them on the Integrations page), test NAME, replay NAME --from SEQ",
     )
     network.add_argument("name", nargs="?", help="a destination: mqtt, webhook")
     network.add_argument("--from", dest="from_seq", type=int, help="replay from this seq")
