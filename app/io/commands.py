@@ -89,6 +89,7 @@ SecurityState = Literal[
     "user-removed",
     "token-created",
     "token-revoked",
+    "integrations-changed",
 ]
 SECURITY_STATES = frozenset(get_args(SecurityState))
 MAX_DETAIL = 8
@@ -354,6 +355,37 @@ class NetworkFault(Command[None]):
     )
 
 
+#: why the SIA DC-09 receiver refused a frame (app/network/sia/receiver.py)
+SiaReason = Annotated[str, Field(pattern=r"^[a-z]{1,20}$")]
+UtcUs = Annotated[int, Field(ge=0), _whole(0)]
+
+
+class SiaRefused(Command[None]):
+    """null. Frames the SIA DC-09 receiver refused from one address for one reason,
+    summed up by the network process (the first at once, then at most one row per
+    address, reason and minute): a `security` event `sia-refused` with the count.
+    **Only from the network process's user**, see below"""
+
+    cmd = "sia-refused"
+    address: Annotated[Text, Field(min_length=1, max_length=64)] = Field(
+        description="the sender's IP address"
+    )
+    reason: SiaReason = Field(
+        description="`crc`, `length`, `format`, `account`, `receiver`, `key`, `decrypt`, "
+        "`timestamp`, `replay` (NAK); `data` (DUH)"
+    )
+    answer: Literal["NAK", "DUH"]
+    refused: Annotated[int, Field(ge=1), _whole(1)] = Field(description="how many frames")
+    first_utc_us: UtcUs = Field(description="when the first of them came")
+    last_utc_us: UtcUs = Field(description="when the last of them came")
+    account: Annotated[str, Field(pattern=r"^[0-9A-F]{0,16}$")] = Field(
+        default="", description="the account the last one named"
+    )
+    message: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="why the last one was refused, for a person"
+    )
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -385,6 +417,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         WalkTestConfirm,
         WalkTestEnd,
         NetworkFault,
+        SiaRefused,
         Subscribe,
     )
 }

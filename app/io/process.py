@@ -36,6 +36,7 @@ from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
+from app.io.audit import Refusals, command_refused_event, sia_refused_event
 from app.io.chaincheck import ChainCheck
 from app.io.claim import Claimed, claim_relays
 from app.io.commands import (
@@ -53,6 +54,7 @@ from app.io.commands import (
     Reload,
     SecurityEvent,
     SetConfig,
+    SiaRefused,
     Signal,
     Simulate,
     StartOutput,
@@ -66,7 +68,7 @@ from app.io.commands import (
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub, Handler
 from app.io.notify import Notifier
 from app.io.overrides import OverrideStore
-from app.io.peer import web_process_users
+from app.io.peer import peer_rules
 from app.settings import Settings
 from app.store import (
     load_config,
@@ -169,9 +171,10 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
-        only_web = {SecurityEvent.cmd: web_process_users(settings.web_state_dir)}  # peer.py
+        rules = peer_rules(settings.web_state_dir, settings.network_state_dir)  # peer.py
+        refusals = Refusals(lambda *a: self.writer.submit(command_refused_event(self.stamper, *a)))
         self.control = ControlServer(
-            settings.socket_path, self._handlers(), self.hub, only_web, on_expired=self._expired
+            settings.socket_path, self._handlers(), self.hub, rules, self._expired, refusals.refused
         )
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
@@ -308,6 +311,7 @@ class IoProcess:
             ),
             WalkTestEnd.cmd: self._end_walk_test,
             NetworkFault.cmd: self._network_fault,
+            SiaRefused.cmd: lambda c: self.writer.submit(sia_refused_event(self.stamper, c)),
         }
 
     def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from app.web.api import (
     config,
     events,
     integrations,
+    netsettings,
     overrides,
     schedules,
     status,
@@ -31,6 +32,7 @@ for module in (
     walktest,
     events,
     integrations,
+    netsettings,
     virtual,
 ):
     protected.include_router(module.router)
