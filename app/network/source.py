@@ -110,14 +110,15 @@ class EventSource:
         return value
 
     async def start_point(self) -> int:
-        """Where a destination new to this process starts: the log's newest seq, found
-        once and the same for every destination (so they all start alike, whichever
-        looks first). When the log is not made yet (a new appliance whose io process
-        has not created it, or is creating it now), just before its first event, once
-        it is there: everything it will hold is new. A log that exists but cannot be
-        read now (locked, being recovered) is read again until it can: a failed read
-        never counts as "empty"."""
-        if self._start is None:
+        """Where a destination new to the outbox starts: the log's newest seq when it
+        starts. Destinations that start together (the process's start) share one read,
+        so they all start alike whichever looks first; one added later (the settings
+        changed) reads the end again. When the log is not made yet (a new appliance
+        whose io process has not created it, or is creating it now): just before its
+        first event, once it is there, as everything it will hold is new. A log that
+        exists but cannot be read now (locked, being recovered) is read again until it
+        can: a failed read never counts as "empty", and never starts anyone at 0."""
+        if self._start is None or self._start.done():
             self._start = asyncio.ensure_future(self._find_start())
         return await asyncio.shield(self._start)
 
