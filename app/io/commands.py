@@ -354,6 +354,50 @@ class NetworkFault(Command[None]):
     )
 
 
+SHA256 = r"^[0-9a-f]{64}$"
+AnnotationKind = Literal["network-action", "snapshot", "recorders-skipped"]
+ANNOTATION_KINDS = frozenset(get_args(AnnotationKind))
+
+
+class Annotate(Command[Changed]):
+    """`{"changed": true}` when logged. The network process's result for an event
+    (`event`: its seq): a network action's answer, a snapshot's hash and size, or an
+    alarm skipped as too old. Logged as a `system` row with that state, on the event's
+    channel, with `event` in its detail. At most 30 a second with bursts of 120
+    (`{"changed": false}` beyond: dropped, counted in one `annotations-dropped` row)"""
+
+    cmd = "annotate"
+    event: Annotated[int, Field(ge=1), _whole(1)] = Field(description="the event's seq")
+    what: AnnotationKind
+    name: Name = Field(description="the action's or the camera's name")
+    channel: Name | None = Field(default=None, description="the event's channel")
+    ok: bool
+    summary: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="the peer's answer in one line, or why there was none"
+    )
+    phase: Literal["alarm", "clear"] | None = None
+    attempts: Annotated[int, Field(ge=0, le=100), _whole(0, 100)] = 0
+    elapsed_ms: Annotated[int, Field(ge=0), _whole(0)] = 0
+    ref: Annotated[Text, Field(max_length=120)] | None = Field(
+        default=None, description="an id the recorder gave (Frigate or ZoneMinder event)"
+    )
+    link: Annotated[Text, Field(max_length=500, pattern=r"^https?://")] | None = Field(
+        default=None, description="the recording at the event's time, where the recorder has one"
+    )
+    sha256: Annotated[str, Field(pattern=SHA256)] | None = Field(
+        default=None, description="a snapshot's SHA-256 (lower-case hex)"
+    )
+    size: Annotated[int, Field(ge=0, le=50_000_000), _whole(0, 50_000_000)] | None = None
+    width: Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)] | None = None
+    height: Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)] | None = None
+    offset_s: Annotated[float, Field(ge=0, le=3600)] | None = Field(
+        default=None, description="a snapshot's planned offset from the alarm, seconds"
+    )
+    taken_utc_us: Annotated[int, Field(ge=0), _whole(0)] | None = Field(
+        default=None, description="when a snapshot arrived"
+    )
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -385,6 +429,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         WalkTestConfirm,
         WalkTestEnd,
         NetworkFault,
+        Annotate,
         Subscribe,
     )
 }

@@ -36,9 +36,11 @@ from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
+from app.io.annotate import Annotations
 from app.io.chaincheck import ChainCheck
 from app.io.claim import Claimed, claim_relays
 from app.io.commands import (
+    Annotate,
     BypassInput,
     Changed,
     ClearFault,
@@ -308,6 +310,7 @@ class IoProcess:
             ),
             WalkTestEnd.cmd: self._end_walk_test,
             NetworkFault.cmd: self._network_fault,
+            Annotate.cmd: Annotations(self.stamper, self.writer.submit).handle,  # annotate.py
         }
 
     def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:

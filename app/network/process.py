@@ -24,6 +24,7 @@ from typing import Any
 from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
+from app.network.actions.runner import recorders_runner
 from app.network.apprise_dest import apprise_destination
 from app.network.checks import check, secret
 from app.network.delivery import DeliveryLoop, describe
@@ -111,6 +112,9 @@ class NetworkProcess:
             )
             for d in self.destinations
         }
+        # recorders (app/network/actions/runner.py): a wrong file stops this process only
+        args = (settings, self.outbox, self.source, io, report_fault, self.device_id)
+        self.recorders = await recorders_runner(*args)
         if not self.loops:
             log.warning(
                 "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL, "
@@ -129,6 +133,8 @@ class NetworkProcess:
         finally:
             os.umask(old)
         tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
+        if self.recorders is not None:
+            tasks.append(asyncio.create_task(self.recorders.run(), name="recorders"))
         for destination in self.destinations:
             if isinstance(destination, MqttDestination):
                 destination.on_connected = self.loops[destination.name].retry_now
