@@ -1,0 +1,333 @@
+"""An alarm sets its recorders going: a real io process on simulated pins, the real
+network process, a recorder peer checking each documented request with real Digest
+authentication, and the web app reading what came back into the log (issue #20)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.auth.passwords import hash_password
+from app.auth.store import AuthStore, Role
+from app.io.commands import Simulate
+from app.settings import Settings
+from app.web import create_app
+from tests.actions.peer import Peer, Reply, running_peer
+from tests.evidence.conftest import RtspCamera
+from tests.io.conftest import IoProc
+from tests.network.conftest import NetworkProc, wait_until
+from tests.recorders.conftest import (
+    annotations_in,
+    input_name,
+    log_events,
+    small_jpeg,
+    write_recorders,
+)
+
+# Hikvision ISAPI's answer to a command it carried out (ISAPI Core Protocol, ResponseStatus)
+ISAPI_OK = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">\n'
+    b"<requestURL>/ISAPI</requestURL>\n<statusCode>1</statusCode>\n"
+    b"<statusString>OK</statusString>\n<subStatusCode>ok</subStatusCode>\n</ResponseStatus>\n"
+)
+START = "/ISAPI/ContentMgmt/record/control/manual/start/tracks/301"
+STOP = "/ISAPI/ContentMgmt/record/control/manual/stop/tracks/301"
+PICTURE = "/ISAPI/Streaming/channels/301/picture"
+FRIGATE_ID = "1733.5-abc"
+DIGEST = {"scheme": "digest", "user": "admin", "password": "s3cret-Pass"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def tokens(io_proc: IoProc) -> dict[Role, str]:
+    store = AuthStore(io_proc.data_dir / "auth.db")
+    try:
+        store.create_first_admin("admin", hash_password("a long admin passphrase"))
+        viewer, _ = store.new_token("viewer", Role.VIEWER, "admin")
+    finally:
+        store.close()
+    return {Role.VIEWER: viewer}
+
+
+@pytest.fixture
+def web(io_proc: IoProc, tokens: dict[Role, str]) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=io_proc.data_dir, pins="mock", allowed_hosts=["testserver"], timezone="UTC"
+    )
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {tokens[Role.VIEWER]}"
+        yield client
+
+
+@pytest.fixture
+def nvr() -> Iterator[Peer]:
+    """A Hikvision NVR: manual recording on channel 3 and its snapshot picture, Digest."""
+    with running_peer("digest") as peer:
+        peer.answer("PUT", START, Reply(200, ISAPI_OK, "application/xml"))
+        peer.answer("PUT", STOP, Reply(200, ISAPI_OK, "application/xml"))
+        peer.answer("GET", PICTURE, Reply(200, small_jpeg(), "image/jpeg"))
+        yield peer
+
+
+@pytest.fixture
+def frigate() -> Iterator[Peer]:
+    """Frigate's HTTP API: create a manual event, end it (Frigate HTTP API docs)."""
+    created = {"success": True, "message": "Successfully created event.", "event_id": FRIGATE_ID}
+    ended = {"success": True, "message": "Event successfully ended."}
+    with running_peer() as peer:
+        peer.answer(
+            "POST",
+            "/api/events/front/alarm/create",
+            Reply(200, json.dumps(created).encode(), "application/json"),
+        )
+        peer.answer("PUT", f"/api/events/{FRIGATE_ID}/end", Reply(200, json.dumps(ended).encode()))
+        yield peer
+
+
+def recorders_doc(io: IoProc, nvr: Peer, frigate: Peer, **extra: Any) -> dict[str, Any]:
+    return {
+        "actions": [
+            {
+                "kind": "hikvision-record",
+                "name": "NVR CH3",
+                "base_url": nvr.url,
+                "channel": 3,
+                "auth": DIGEST,
+            },
+            {
+                "kind": "frigate-event",
+                "name": "Frigate front",
+                "base_url": frigate.url,
+                "camera": "front",
+            },
+        ],
+        "cameras": [{"kind": "http", "camera": "CH3", "url": nvr.url + PICTURE, "auth": DIGEST}],
+        "links": {
+            input_name(io): {
+                "on_alarm": ["NVR CH3", "Frigate front"],
+                "on_clear": ["NVR CH3", "Frigate front"],
+                "cameras": ["CH3"],
+                "offsets_s": [0, 1],
+            }
+        },
+        **extra,
+    }
+
+
+def seen(peer: Peer, method: str, target: str) -> list[Any]:
+    return [s for s in peer.authorized_requests() if (s.method, s.target) == (method, target)]
+
+
+def the_alarm(io: IoProc) -> int:
+    name = input_name(io)
+    found = [e for e in log_events(io) if e.kind == "input" and e.channel == name]
+    assert found and found[-1].state == "alarm", [(e.state, e.channel) for e in found]
+    return found[-1].seq
+
+
+def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
+    io_proc: IoProc, nvr: Peer, frigate: Peer, web: TestClient, tmp_path: Path
+) -> None:
+    file = write_recorders(tmp_path / "recorders.json", recorders_doc(io_proc, nvr, frigate))
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        network.start()
+        io_proc.client.send(Simulate(action="close", input=1))
+        wait_until(lambda: seen(nvr, "PUT", START), 20, "the NVR told to record")
+        wait_until(lambda: len(annotations_in(io_proc)) >= 4, 20, "four annotations")
+        seq = the_alarm(io_proc)
+        rows = annotations_in(io_proc, seq)
+        actions = {e.source: e for e in rows if e.state == "network-action"}
+        assert set(actions) == {"NVR CH3", "Frigate front"}
+        assert all(e.detail and e.detail["ok"] for e in actions.values())
+        told_frigate = actions["Frigate front"].detail or {}
+        assert told_frigate["ref"] == FRIGATE_ID
+        link = f"{frigate.url}/api/events/{FRIGATE_ID}/clip.mp4"
+        assert told_frigate["link"] == link
+        assert all(e.seq > seq and e.channel == input_name(io_proc) for e in rows)
+        shots = [e.detail for e in rows if e.state == "snapshot"]
+        assert sorted(s["offset_s"] for s in shots if s) == [0, 1]
+        image = nvr.take("GET", PICTURE).body
+        digest = hashlib.sha256(image).hexdigest()
+        for shot in shots:
+            assert shot and shot["ok"] and shot["sha256"] == digest and shot["size"] == len(image)
+        stored = io_proc.data_dir / "evidence" / digest[:2] / f"{digest}.jpg"
+        assert stored.read_bytes() == image
+        assert stored.parent.parent.stat().st_mode & 0o777 == 0o750  # the web user's group
+
+        # the +1 s snapshot was taken about a second after the alarm, not at once
+        alarm = next(e for e in log_events(io_proc) if e.seq == seq)
+        later = next(s for s in shots if s and s["offset_s"] == 1)
+        assert later["taken_utc_us"] - alarm.utc_us >= 900_000
+
+        # the API and the event page
+        body = web.get(f"/api/v1/events/{seq}/annotations").json()
+        assert [a["name"] for a in body["actions"]] == [
+            e.source for e in rows if e.state == "network-action"
+        ]
+        assert body["links"] == [link]
+        assert {s["sha256"] for s in body["snapshots"]} == {digest}
+        served = web.get(body["snapshots"][0]["image"])
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "image/jpeg"
+        assert served.content == image
+        page = web.get(f"/events/{seq}", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "Recorders and evidence" in page.text
+        assert f"/api/v1/evidence/{digest}.jpg" in page.text
+        assert link in page.text
+        assert "NVR CH3" in page.text
+
+        # the clear: recording stopped, the Frigate event ended by the id it gave
+        io_proc.client.send(Simulate(action="open", input=1))
+        wait_until(lambda: seen(nvr, "PUT", STOP), 20, "the NVR told to stop")
+        wait_until(
+            lambda: seen(frigate, "PUT", f"/api/events/{FRIGATE_ID}/end"), 20, "Frigate's end"
+        )
+    finally:
+        network.close()
+
+
+def test_evidence_is_served_by_strict_hash_to_a_viewer_only(
+    io_proc: IoProc, web: TestClient
+) -> None:
+    assert web.get("/api/v1/evidence/" + "0" * 64 + ".jpg").status_code == 404
+    for wrong in ("../../alarmbridge.db", "A" * 64 + ".jpg", "0" * 63 + ".jpg", "%2e%2e.jpg"):
+        assert web.get(f"/api/v1/evidence/{wrong}").status_code in (404, 422), wrong
+    anonymous = web.get("/api/v1/evidence/" + "0" * 64 + ".jpg", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    none = web.get("/api/v1/events/1/annotations").json()
+    assert none == {"event": 1, "actions": [], "snapshots": [], "skipped": [], "links": []}
+
+
+def test_a_peer_that_is_down_is_annotated_and_delays_nothing_else(
+    io_proc: IoProc, nvr: Peer, tmp_path: Path
+) -> None:
+    dead = free_port()  # nothing listens: every attempt is refused
+    doc = {
+        "actions": [
+            {
+                "kind": "dahua-output",
+                "name": "Dead DVR",
+                "base_url": f"http://127.0.0.1:{dead}",
+                "retries": 2,
+            },
+            {
+                "kind": "hikvision-record",
+                "name": "NVR CH3",
+                "base_url": nvr.url,
+                "channel": 3,
+                "auth": DIGEST,
+            },
+        ],
+        "links": {input_name(io_proc): {"on_alarm": ["Dead DVR", "NVR CH3"]}},
+    }
+    file = write_recorders(tmp_path / "recorders.json", doc)
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        network.start()
+        io_proc.client.send(Simulate(action="close", input=1))
+        wait_until(lambda: len(annotations_in(io_proc)) >= 2, 30, "both annotations")
+        seq = the_alarm(io_proc)
+        rows = annotations_in(io_proc, seq)
+        assert [e.source for e in rows] == ["NVR CH3", "Dead DVR"]  # the good one first
+        good, bad = (e.detail or {} for e in rows)
+        assert good["ok"] and good["attempts"] == 1
+        assert not bad["ok"] and bad["attempts"] == 3
+        assert f"could not reach http://127.0.0.1:{dead}" in bad["summary"]
+        assert good["elapsed_ms"] < bad["elapsed_ms"]
+        # the relay the input drives was not held back either: logged before any annotation
+        outputs = [e for e in log_events(io_proc) if e.kind == "output" and e.seq > seq]
+        assert outputs and outputs[0].seq < rows[0].seq
+    finally:
+        network.close()
+
+
+def test_an_alarm_too_old_when_its_turn_comes_is_skipped_not_sent(
+    io_proc: IoProc, nvr: Peer, tmp_path: Path
+) -> None:
+    doc = {
+        "actions": [
+            {
+                "kind": "hikvision-record",
+                "name": "NVR CH3",
+                "base_url": nvr.url,
+                "channel": 3,
+                "auth": DIGEST,
+            }
+        ],
+        "links": {input_name(io_proc): {"on_alarm": ["NVR CH3"]}},
+        "max_age_s": 10,
+    }
+    file = write_recorders(tmp_path / "recorders.json", doc)
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        network.start()  # makes the cursor at the log's end
+        network.stop()
+        io_proc.client.send(Simulate(action="close", input=1))  # while the process is down
+        time.sleep(11)
+        network.start()
+        wait_until(lambda: annotations_in(io_proc), 20, "the skipped annotation")
+        (row,) = annotations_in(io_proc, the_alarm(io_proc))
+        assert row.state == "recorders-skipped" and row.source == "NVR CH3"
+        assert "s old when its turn came" in (row.detail or {})["summary"]
+        assert not seen(nvr, "PUT", START)
+    finally:
+        network.close()
+
+
+def test_a_wrong_recorders_file_stops_the_network_process_with_one_clear_line(
+    io_proc: IoProc, tmp_path: Path
+) -> None:
+    doc = {"links": {"No such input": {"on_alarm": ["Nothing"]}}}
+    file = write_recorders(tmp_path / "recorders.json", doc)
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        with pytest.raises(AssertionError, match="network process exited"):
+            network.start()
+    finally:
+        network.close()
+    said = (io_proc.data_dir.parent / "network.log").read_text()
+    assert (
+        "links.No such input.on_alarm: no action 'Nothing' (the actions: none is configured)"
+        in said
+    )
+    assert "links: no input 'No such input'" in said
+
+
+def test_an_rtsp_camera_snapshot_is_stored_on_alarm(
+    io_proc: IoProc, rtsp_camera: RtspCamera, tmp_path: Path
+) -> None:
+    doc = {
+        "cameras": [{"kind": "rtsp", "camera": "Gate", "url": rtsp_camera.url, "timeout_s": 15}],
+        "links": {input_name(io_proc): {"cameras": ["Gate"], "offsets_s": [0]}},
+    }
+    file = write_recorders(tmp_path / "recorders.json", doc)
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        network.start()
+        io_proc.client.send(Simulate(action="close", input=1))
+        wait_until(lambda: annotations_in(io_proc), 30, "the snapshot annotation")
+        (row,) = annotations_in(io_proc, the_alarm(io_proc))
+        detail = row.detail or {}
+        assert detail["ok"], detail
+        assert (detail["width"], detail["height"]) == (rtsp_camera.width, rtsp_camera.height)
+        stored = io_proc.data_dir / "evidence" / detail["sha256"][:2] / f"{detail['sha256']}.jpg"
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == detail["sha256"]
+    finally:
+        network.close()
