@@ -29,7 +29,7 @@ from app.eventlog.schema import events
 from app.io.commands import ANNOTATION_KINDS
 from app.settings import Settings
 from app.web.deps import State, WholeNumber
-from app.web.errors import NotFoundError
+from app.web.errors import NotFoundError, answers
 
 router = APIRouter(tags=["events"])
 SEARCH_AFTER = 100_000  # annotations are looked for in this many events after their event
@@ -135,7 +135,7 @@ async def event_annotations(
 @router.get(
     "/evidence/{sha256}.jpg",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **answers(404)},
 )
 async def evidence_image(
     state: State,
