@@ -21,6 +21,7 @@ from app.network.actions.linkage import (
 from app.network.actions.model import FrigateEvent, ZoneMinderTrigger
 from app.network.actions.runner import phase_of, recording_link
 from tests.io.conftest import IoProc
+from tests.network.conftest import wait_until
 from tests.recorders.conftest import annotations_in, write_recorders
 
 NVR = {"kind": "hikvision-record", "name": "NVR", "base_url": "http://192.0.2.10", "channel": 1}
@@ -147,7 +148,8 @@ def test_the_io_process_logs_an_annotation_against_its_event(io_proc: IoProc) ->
     annotation = Annotate(
         event=1, what="snapshot", name="Gate", channel="IN1", ok=True, sha256=sha, size=1234
     )
-    assert io_proc.client.send(annotation).changed
+    assert io_proc.client.send(annotation).changed  # submitted; the writer commits it soon
+    wait_until(lambda: annotations_in(io_proc, 1), 10, "the annotation committed")
     (row,) = annotations_in(io_proc, 1)
     assert (row.kind, row.state, row.channel, row.source) == ("system", "snapshot", "IN1", "Gate")
     assert row.detail == {
