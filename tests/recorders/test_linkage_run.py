@@ -168,7 +168,9 @@ def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
             assert shot and shot["ok"] and shot["sha256"] == digest and shot["size"] == len(image)
         stored = io_proc.data_dir / "evidence" / digest[:2] / f"{digest}.jpg"
         assert stored.read_bytes() == image
-        assert stored.parent.parent.stat().st_mode & 0o777 == 0o750  # the web user's group
+        for readable in (stored.parent.parent, stored.parent):  # the web user's group reads
+            assert readable.stat().st_mode & 0o777 == 0o750
+        assert stored.stat().st_mode & 0o040
 
         # the +1 s snapshot was taken about a second after the alarm, not at once
         alarm = next(e for e in log_events(io_proc) if e.seq == seq)
