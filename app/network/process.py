@@ -204,6 +204,7 @@ class NetworkProcess:
                 "stream": self.source.live,
                 "stream_error": self.source.stream_error,
                 "destinations": [await loop.status() for loop in self.loops.values()],
+                "recorders": None if self.recorders is None else self.recorders.status(),
             }
         if cmd == "test":
             await self._loop(request).send_test()

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from app.auth.passwords import hash_password
 from app.auth.store import AuthStore, Role
 from app.io.commands import Simulate
+from app.network.outbox import Outbox
 from app.settings import Settings
 from app.web import create_app
 from tests.actions.peer import Peer, Reply, running_peer
@@ -201,6 +202,18 @@ def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
         wait_until(
             lambda: seen(frigate, "PUT", f"/api/events/{FRIGATE_ID}/end"), 20, "Frigate's end"
         )
+        wait_until(lambda: len(annotations_in(io_proc)) >= 6, 20, "the clear's annotations")
+        status = network.client.request("status")["recorders"]
+        assert status["pending_events"] == 0 and status["failing"] == {}
+        assert status["cursor"] == status["read_seq"] >= seq
+        # the cursor is durable, past the alarm and its clear
+        name = input_name(io_proc)
+        clear = [e.seq for e in log_events(io_proc) if e.channel == name and e.state == "normal"]
+        outbox = Outbox(io_proc.data_dir / "network.db")
+        try:
+            assert outbox.cursor("recorders", start_at=0).seq >= clear[-1] > seq
+        finally:
+            outbox.close()
     finally:
         network.close()
 
