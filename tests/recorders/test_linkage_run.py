@@ -346,3 +346,52 @@ def test_an_rtsp_camera_snapshot_is_stored_on_alarm(
         assert hashlib.sha256(stored.read_bytes()).hexdigest() == detail["sha256"]
     finally:
         network.close()
+
+
+def test_a_recorder_that_hangs_holds_back_only_its_own_requests(
+    io_proc: IoProc, nvr: Peer, tmp_path: Path
+) -> None:
+    with running_peer() as hung:
+        trigger = "/ISAPI/System/IO/outputs/1/trigger"
+        hung.answer("PUT", trigger, Reply(200, ISAPI_OK, "application/xml", delay_s=10))
+        doc = {
+            "actions": [
+                {
+                    "kind": "hikvision-output",
+                    "name": "Hung NVR",
+                    "base_url": hung.url,
+                    "timeout_s": 2,
+                    "retries": 1,
+                },
+                {
+                    "kind": "hikvision-record",
+                    "name": "NVR CH3",
+                    "base_url": nvr.url,
+                    "channel": 3,
+                    "auth": DIGEST,
+                },
+            ],
+            "links": {input_name(io_proc): {"on_alarm": ["Hung NVR", "NVR CH3"]}},
+        }
+        file = write_recorders(tmp_path / "recorders.json", doc)
+        network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+        try:
+            network.start()
+            for action in ("close", "open", "close"):  # two alarms, half a second apart
+                io_proc.client.send(Simulate(action=action, input=1))
+                time.sleep(0.5)
+            wait_until(lambda: len(annotations_in(io_proc)) >= 4, 40, "four annotations")
+            name = input_name(io_proc)
+            alarms = [
+                e.seq for e in log_events(io_proc) if e.channel == name and e.state == "alarm"
+            ]
+            assert len(alarms) == 2
+            rows = annotations_in(io_proc)
+            order = [(e.source, (e.detail or {})["event"]) for e in rows]
+            # the good recorder heard of both alarms before the hung one's first timed out
+            assert order.index(("NVR CH3", alarms[1])) < order.index(("Hung NVR", alarms[0]))
+            hung_rows = [e.detail or {} for e in rows if e.source == "Hung NVR"]
+            assert hung_rows[0]["ok"] is False and hung_rows[0]["attempts"] == 2
+            assert "no answer within 2 s" in hung_rows[0]["summary"]
+        finally:
+            network.close()
