@@ -24,7 +24,13 @@ def small_jpeg(width: int = 64, height: int = 48) -> bytes:
 
     from app.network.evidence.sources import _encode_jpeg
 
-    return _encode_jpeg(av.VideoFrame(width, height, "yuv420p"))
+    frame = av.VideoFrame(width, height, "yuv420p")
+    luma, *chroma = frame.planes
+    ramp = bytes(x * 255 // max(luma.line_size - 1, 1) for x in range(luma.line_size))
+    luma.update(ramp * height)  # a grey ramp, left to right
+    for plane in chroma:
+        plane.update(b"\x80" * plane.buffer_size)  # no colour
+    return _encode_jpeg(frame)
 
 
 def write_recorders(path: Path, document: dict[str, Any]) -> Path:

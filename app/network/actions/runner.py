@@ -168,6 +168,12 @@ class RecordersRunner:
                 task.cancel()
             await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
 
+    async def open_cursor(self) -> None:
+        """Make the cursor now if the log can be read (a new one starts at the log's end),
+        so an alarm from the moment the process answers is not missed; else run() makes it."""
+        with contextlib.suppress(Exception):
+            self.outbox.cursor(NAME, start_at=await self.source.newest_seq())
+
     async def _log_end(self) -> int:
         for delay in backoff_delays(0.5, 5.0):
             try:
@@ -401,6 +407,8 @@ async def recorders_runner(
         changed = await asyncio.to_thread(io.send, annotation)
         return changed.changed
 
-    return RecordersRunner(
+    runner = RecordersRunner(
         config, outbox, source, annotate, report_fault, device_id=device_id, store=store
     )
+    await runner.open_cursor()
+    return runner
