@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -395,3 +395,36 @@ def test_a_recorder_that_hangs_holds_back_only_its_own_requests(
             assert "no answer within 2 s" in hung_rows[0]["summary"]
         finally:
             network.close()
+
+
+def test_a_shared_recording_stops_when_the_last_linked_input_clears(
+    io_proc: IoProc, nvr: Peer, tmp_path: Path
+) -> None:
+    first, second = input_name(io_proc, 1), input_name(io_proc, 2)
+    link = {"on_alarm": ["NVR CH3"], "on_clear": ["NVR CH3"]}
+    action = {"kind": "hikvision-record", "name": "NVR CH3", "base_url": nvr.url, "channel": 3}
+    doc = {"actions": [action | {"auth": DIGEST}], "links": {first: link, second: link}}
+    file = write_recorders(tmp_path / "recorders.json", doc)
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    try:
+        network.start()
+        steps: list[tuple[Literal["close", "open"], int]] = [
+            ("close", 1),
+            ("close", 2),
+            ("open", 1),
+        ]
+        for act, n in steps:
+            io_proc.client.send(Simulate(action=act, input=n))
+            time.sleep(0.5)
+        wait_until(lambda: len(annotations_in(io_proc)) >= 3, 20, "three annotations")
+        held = annotations_in(io_proc)[-1].detail or {}
+        assert (
+            held["phase"] == "clear" and held["summary"] == f"clear held: {second} still in alarm"
+        )
+        assert len(seen(nvr, "PUT", START)) == 2 and not seen(nvr, "PUT", STOP)
+        io_proc.client.send(Simulate(action="open", input=2))
+        wait_until(lambda: seen(nvr, "PUT", STOP), 20, "the recording stopped")
+        wait_until(lambda: len(annotations_in(io_proc)) >= 4, 20, "the stop's annotation")
+        assert (annotations_in(io_proc)[-1].detail or {})["summary"] == "hikvision-record: OK"
+    finally:
+        network.close()

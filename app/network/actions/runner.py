@@ -124,6 +124,7 @@ class RecordersRunner:
         self._queues: dict[str, asyncio.Queue[tuple[Event, Phase]]] = {}
         self._cameras = {name: asyncio.Semaphore(PER_CAMERA) for name in self._camera_names()}
         self._refs: dict[tuple[str, str], str] = {}  # (action, channel) -> the alarm's id
+        self._active: dict[str, set[str]] = {}  # action -> the linked inputs in alarm
         self._fails: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._fault_on = False
@@ -264,6 +265,9 @@ class RecordersRunner:
             await self._say(Annotate(what="recorders-skipped", ok=False, summary=summary, **base))
             return
         key = (action.name, event.channel or "")
+        if (held := self._hold(action, key, phase)) is not None:
+            await self._say(Annotate(what="network-action", ok=True, summary=held, **base))
+            return
         ref = self._refs.get(key) if phase == "clear" else None
         result: ActionResult = await run_action(
             action, phase, event, f"{self.device_id}-{event.seq}", ref=ref
@@ -286,6 +290,20 @@ class RecordersRunner:
                 **base,
             )
         )
+
+    def _hold(self, action: Any, key: tuple[str, str], phase: Phase) -> str | None:
+        """Why this clear is held back, if another input linked to the same action is still
+        in alarm (its recording or output is shared); None: send it. Frigate events are one
+        per alarm, each ended by its own clear. In memory: after a restart a clear is sent."""
+        name, channel = key
+        active = self._active.setdefault(name, set())
+        if phase == "alarm":
+            active.add(channel)
+            return None
+        active.discard(channel)
+        if not active or isinstance(action, FrigateEvent):
+            return None
+        return f"clear held: {', '.join(sorted(active))} still in alarm"
 
     async def _snapshot(self, camera: str, event: Event, offset: float) -> None:
         try:
