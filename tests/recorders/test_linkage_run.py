@@ -130,6 +130,10 @@ def recorders_doc(io: IoProc, nvr: Peer, frigate: Peer, **extra: Any) -> dict[st
     }
 
 
+def faults(io: IoProc) -> dict[str, str]:
+    return {f["key"]: f["message"] for f in io.client.request("status")["faults"]}
+
+
 def seen(peer: Peer, method: str, target: str) -> list[Any]:
     return [s for s in peer.authorized_requests() if (s.method, s.target) == (method, target)]
 
@@ -269,6 +273,13 @@ def test_a_peer_that_is_down_is_annotated_and_delays_nothing_else(
         # the relay the input drives was not held back either: logged before any annotation
         outputs = [e for e in log_events(io_proc) if e.kind == "output" and e.seq > seq]
         assert outputs and outputs[0].seq < rows[0].seq
+        # failing three times in a row is a fault (on the LED, in the status), named
+        assert "network:recorders-failing" not in faults(io_proc)
+        for action in ("open", "close", "open", "close"):
+            io_proc.client.send(Simulate(action=action, input=1))
+            time.sleep(0.3)
+        wait_until(lambda: "network:recorders-failing" in faults(io_proc), 30, "the fault")
+        assert faults(io_proc)["network:recorders-failing"].startswith("Dead DVR: could not reach")
     finally:
         network.close()
 

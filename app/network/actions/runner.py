@@ -47,6 +47,7 @@ MAX_PENDING = 500  # events with unfinished jobs before reading stops for a whil
 FAILING_AFTER = 3  # an action failing this many times in a row raises a fault
 FAULT = "recorders-failing"
 PER_CAMERA = 2  # grabs at once from one camera
+PRUNE_S = 3600.0  # how often the evidence's retention is applied without a new image
 
 #: send one annotation to the io process; True: logged, False: dropped by its rate limit
 Annotator = Callable[[Annotate], Awaitable[bool]]
@@ -142,6 +143,8 @@ class RecordersRunner:
             asyncio.create_task(self._worker(a.name), name=f"action-{a.name}")
             for a in self.config.actions
         ]
+        if self.store is not None:
+            workers.append(asyncio.create_task(self._prune(self.store), name="evidence-prune"))
         delays = backoff_delays(0.5, 5.0)
         try:
             while True:
@@ -174,6 +177,17 @@ class RecordersRunner:
         so an alarm from the moment the process answers is not missed; else run() makes it."""
         with contextlib.suppress(Exception):
             self.outbox.cursor(NAME, start_at=await self.source.newest_seq())
+
+    async def _prune(self, store: EvidenceStore) -> None:
+        """Retention applies without new snapshots too: once at start, then hourly."""
+        while True:
+            try:
+                removed = await asyncio.to_thread(store.prune)
+                if removed:
+                    log.info("%s: %d snapshots past retention removed", NAME, removed)
+            except OSError as exc:
+                log.warning("%s: pruning the evidence: %s", NAME, exc)
+            await asyncio.sleep(PRUNE_S)
 
     async def _log_end(self) -> int:
         for delay in backoff_delays(0.5, 5.0):
