@@ -30,7 +30,8 @@ def cmd_network(
         from app.network.process import run_network
 
         return run_network(s)
-    client = NetworkClient(s.network_socket_path, timeout=30.0 if args.action == "test" else 5.0)
+    slow = args.action in ("test", "recorders-test")
+    client = NetworkClient(s.network_socket_path, timeout=130.0 if slow else 5.0)
     if args.action == "status":
         status = client.status()
         if args.json:
@@ -53,6 +54,21 @@ def cmd_network(
         return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")
+    if args.action == "recorders-test":
+        result = client.recorders_test(args.name)
+        if "snapshot" in result:
+            print(f"{args.name}: snapshot {result['snapshot']} in {result['elapsed_ms']} ms")
+            return 0
+        failed = False
+        for phase in ("alarm", "clear"):
+            r = result[phase]
+            if r["sent"]:
+                failed = failed or not r["ok"]
+                print(
+                    f"{args.name} {phase}: {'done' if r['ok'] else 'FAILED'}: {r['summary']} "
+                    f"({r['attempts']} attempts, {r['elapsed_ms']:.0f} ms)"
+                )
+        return 1 if failed else 0
     if args.action == "test":
         client.test(args.name)
         print(f"{args.name}: test sent")
@@ -75,11 +91,14 @@ def add_parser(
     network.add_argument(
         "action",
         nargs="?",
-        choices=["run", "status", "test", "replay"],
+        choices=["run", "status", "test", "replay", "recorders-test"],
         default="run",
-        help="run (default), status, test NAME, replay NAME --from SEQ",
+        help="run (default), status, test NAME, replay NAME --from SEQ, recorders-test NAME "
+        "(a recorder action's alarm and clear, or a camera's snapshot)",
     )
-    network.add_argument("name", nargs="?", help="a destination: mqtt, webhook")
+    network.add_argument(
+        "name", nargs="?", help="a destination (mqtt, webhook), or a recorder action or camera"
+    )
     network.add_argument("--from", dest="from_seq", type=int, help="replay from this seq")
     network.add_argument(
         "--network-dir", type=Path, help="the network process's own files (default: the data dir)"

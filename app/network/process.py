@@ -209,6 +209,10 @@ class NetworkProcess:
         if cmd == "test":
             await self._loop(request).send_test()
             return None
+        if cmd == "recorders-test":  # an action's or a camera's test (docs/recorders.md)
+            if self.recorders is None:
+                raise ValueError("no recorders are configured (ALARMBRIDGE_RECORDERS_FILE)")
+            return await self.recorders.test(str(request.get("name")))
         if cmd == "replay":
             loop = self._loop(request)
             from_seq = request.get("from_seq")

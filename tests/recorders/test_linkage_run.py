@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from app.settings import Settings
 from app.web import create_app
 from tests.actions.peer import Peer, Reply, running_peer
 from tests.evidence.conftest import RtspCamera
-from tests.io.conftest import IoProc
+from tests.io.conftest import CLI, IoProc
 from tests.network.conftest import NetworkProc, wait_until
 from tests.recorders.conftest import (
     annotations_in,
@@ -437,5 +438,37 @@ def test_a_shared_recording_stops_when_the_last_linked_input_clears(
         wait_until(lambda: seen(nvr, "PUT", STOP), 20, "the recording stopped")
         wait_until(lambda: len(annotations_in(io_proc)) >= 4, 20, "the stop's annotation")
         assert (annotations_in(io_proc)[-1].detail or {})["summary"] == "hikvision-record: OK"
+    finally:
+        network.close()
+
+
+def test_the_installer_tests_an_action_and_a_camera_from_the_command_line(
+    io_proc: IoProc, nvr: Peer, frigate: Peer, tmp_path: Path
+) -> None:
+    file = write_recorders(tmp_path / "recorders.json", recorders_doc(io_proc, nvr, frigate))
+    network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+    data = ["--data-dir", str(io_proc.data_dir)]
+    try:
+        network.start()
+        before = len(log_events(io_proc))
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [*CLI, "network", "recorders-test", *args, *data]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+        told = cli("Frigate front")
+        assert told.returncode == 0, told.stderr
+        assert "Frigate front alarm: done: Successfully created event. (1 attempts" in told.stdout
+        assert "Frigate front clear: done: Event successfully ended. (1 attempts" in told.stdout
+        assert seen(frigate, "PUT", f"/api/events/{FRIGATE_ID}/end")  # ended by the id it gave
+        shot = cli("CH3")
+        assert shot.returncode == 0, shot.stderr
+        assert shot.stdout.startswith("CH3: snapshot 64x48, ")
+        wrong = cli("CH9")
+        assert wrong.returncode != 0
+        assert "no action or camera 'CH9' (actions: NVR CH3, Frigate front; cameras: CH3)" in (
+            wrong.stderr + wrong.stdout
+        )
+        assert len(log_events(io_proc)) == before  # a test is not an event
     finally:
         network.close()

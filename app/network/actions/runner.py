@@ -33,6 +33,7 @@ from app.network.actions.linkage import RecordersConfig, load_recorders
 from app.network.actions.model import FrigateEvent, Phase, ZoneMinderTrigger
 from app.network.actions.send import ActionResult, run_action
 from app.network.delivery import FaultReporter, backoff_delays, describe
+from app.network.evidence.jpeg import inspect_jpeg
 from app.network.evidence.sources import HttpSnapshot, RtspSnapshot, SnapshotError, grab
 from app.network.evidence.store import EvidenceStore
 from app.network.outbox import Outbox
@@ -392,6 +393,43 @@ class RecordersRunner:
             with contextlib.suppress(Exception):
                 await self.report_fault(FAULT, active, message or "the recorders answer again")
             self._fault_on = active
+
+    async def test(self, name: str) -> dict[str, Any]:
+        """The installer's test: an action's alarm then clear request, or one grab from a
+        camera (not stored). Nothing is logged; the answer says what the peer did."""
+        if any(a.name == name for a in self.config.actions):
+            action = self.config.action(name)
+            linked = [i for i, link in self.config.links.items() if name in link.on_alarm]
+            now_us = int(self.wall() * 1e6)
+            event = Event(
+                kind=Kind.OPERATOR,
+                state="test",
+                cause=Cause.USER,
+                utc_us=now_us,
+                mono_ns=time.monotonic_ns(),
+                boot_id="test",
+                clock_synced=True,
+                channel=(linked or ["test"])[0],
+                source="recorders-test",
+            )
+            key = f"{self.device_id}-test-{now_us}"
+            alarm = await run_action(action, "alarm", event, key)
+            clear = await run_action(action, "clear", event, key, ref=alarm.ref)
+            return {"name": name, "alarm": alarm.to_detail(), "clear": clear.to_detail()}
+        if any(c.camera == name for c in self.config.cameras):
+            try:
+                shot = await grab(self.config.camera(name))
+            except SnapshotError as exc:
+                raise ValueError(str(exc)) from None
+            info = inspect_jpeg(shot.data)
+            return {
+                "name": name,
+                "snapshot": f"{info.width}x{info.height}, {len(shot.data)} bytes",
+                "elapsed_ms": round(shot.elapsed_ms),
+            }
+        actions = ", ".join(a.name for a in self.config.actions) or "none"
+        cameras = ", ".join(c.camera for c in self.config.cameras) or "none"
+        raise ValueError(f"no action or camera {name!r} (actions: {actions}; cameras: {cameras})")
 
     def status(self) -> dict[str, Any]:
         return {
