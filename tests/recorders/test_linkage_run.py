@@ -4,6 +4,7 @@ authentication, and the web app reading what came back into the log (issue #20).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import socket
@@ -129,6 +130,10 @@ def recorders_doc(io: IoProc, nvr: Peer, frigate: Peer, **extra: Any) -> dict[st
         },
         **extra,
     }
+
+
+def annotated(io: IoProc, count: int) -> bool:
+    return len(annotations_in(io)) >= count
 
 
 def faults(io: IoProc) -> dict[str, str]:
@@ -472,3 +477,28 @@ def test_the_installer_tests_an_action_and_a_camera_from_the_command_line(
         assert len(log_events(io_proc)) == before  # a test is not an event
     finally:
         network.close()
+
+
+def test_the_failing_fault_clears_when_the_recorder_answers_again(
+    io_proc: IoProc, tmp_path: Path
+) -> None:
+    with running_peer() as dvr:  # Dahua HTTP API: AlarmOut mode; 500 three times per alarm
+        target = "/cgi-bin/configManager.cgi?action=setConfig&AlarmOut[0].Mode=1"
+        dvr.answer("GET", target, *[Reply(500, b"Error")] * 9, Reply(200, b"OK"))
+        action = {"kind": "dahua-output", "name": "DVR out", "base_url": dvr.url}
+        doc = {"actions": [action], "links": {input_name(io_proc): {"on_alarm": ["DVR out"]}}}
+        file = write_recorders(tmp_path / "recorders.json", doc)
+        network = NetworkProc(io_proc.data_dir, {"ALARMBRIDGE_RECORDERS_FILE": str(file)})
+        try:
+            network.start()
+            for n in range(1, 5):  # three failing alarms, then one that gets through
+                io_proc.client.send(Simulate(action="close", input=1))
+                wait_until(functools.partial(annotated, io_proc, n), 30, f"alarm {n}")
+                if n == 3:
+                    wait_until(lambda: "network:recorders-failing" in faults(io_proc), 10)
+                io_proc.client.send(Simulate(action="open", input=1))
+                time.sleep(0.3)
+            assert [(e.detail or {})["ok"] for e in annotations_in(io_proc)] == [False] * 3 + [True]
+            wait_until(lambda: "network:recorders-failing" not in faults(io_proc), 10, "cleared")
+        finally:
+            network.close()
