@@ -20,6 +20,29 @@ def _when(utc_us: int | None) -> str:
     return datetime.fromtimestamp(utc_us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _sia_lines(sia: Any) -> list[str]:
+    """SIA DC-09's part of ``alarmbridge network status`` (app/network/sia/status.py)."""
+    lines = []
+    if (r := sia.receiver) is not None:
+        where = f"{r.host} TCP {r.tcp_port}" + (f" UDP {r.udp_port}" if r.udp_port else "")
+        refused = ", ".join(f"{k} {n}" for k, n in sorted(r.refused.items())) or "none"
+        lines.append(f"sia receiver: {where}; {r.acks} ACKs; refused: {refused}")
+        for a in r.accounts:
+            lines.append(
+                f"  account {a.account}: last message {_when(a.last_message_utc_us)}, "
+                f"supervision {a.supervision}" + (f" (poll {a.poll_s} s)" if a.poll_s else "")
+            )
+    if (t := sia.sender) is not None:
+        peers = "; ".join(
+            f"{p.role} {p.host}:{p.port} {p.state}"
+            + (f" ({p.error})" if p.error else "")
+            + (" (in use)" if t.in_use == p.role else "")
+            for p in t.receivers
+        )
+        lines.append(f"sia sender: {peers}; {t.acks} ACKs, {t.naks} NAKs")
+    return lines
+
+
 def cmd_network(
     args: argparse.Namespace, settings: Callable[[argparse.Namespace], Settings]
 ) -> int:
@@ -51,6 +74,8 @@ def cmd_network(
             )
         if not status.destinations:
             print("no destination configured")
+        if status.sia is not None:
+            print(*_sia_lines(status.sia), sep="\n")
         return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")

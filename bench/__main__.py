@@ -48,11 +48,14 @@ BENCHES = {
     "api": "api:run",
     "fanout": "fanout:run",
     "memory": "memory:run",
+    "sia": "sia:run",
     "idle": "idle:run",
 }
 SLOW = {"history_slow": "history:run_slow", "memory_slow": "memory:run_slow"}  # bench-full
 SCHEMA = 1
-LONGEST = {"startup": 8, "api": 7, "memory": 6, "fanout": 5, "edge": 4, "idle": 3, "eventlog": 2}
+LONGEST = {
+    "startup": 8, "api": 7, "memory": 6, "fanout": 5, "edge": 4, "idle": 3, "eventlog": 2, "sia": 1
+}  # fmt: skip
 
 
 def git_revision() -> str:

@@ -65,6 +65,8 @@ class Mode:
     idle_seconds: float = 60.0
     startup_reps: int = 5
     db_events: int = 100_000  # the event log the API, fan-out and memory benches run on
+    sia_frames: int = 1_000  # SIA DC-09 frames to the relay, one at a time
+    sia_edges: int = 1_000  # wired edges per phase of the SIA bench (quiet, floods)
 
     @property
     def slow(self) -> bool:
@@ -93,6 +95,8 @@ MODES: dict[str, Mode] = {
         idle_seconds=0.5,
         startup_reps=1,
         db_events=5_000,
+        sia_frames=10,
+        sia_edges=10,
     ),
 }
 
@@ -204,7 +208,7 @@ class Check:
     """
 
     id: str
-    metric: int  # 1-8, the issue's numbering
+    metric: int  # 1-8, the issue's numbering (#17); 9: SIA DC-09 (#21)
     label: str
     value: float | None
     unit: str
@@ -397,6 +401,7 @@ REQUIRED_CHECKS = (
     "memory.web", "memory.io", "memory.growth",
     "idle.wakeups", "idle.cpu",
     "startup.safe", "startup.http",
+    "sia.frame.p50", "sia.frame.p99", "sia.flood.p99",
 )  # fmt: skip
 
 _RESULT_KEYS = ("bench", "schema", "mode", "started", "duration_s", "checks", "details", "pi_note")
@@ -414,8 +419,8 @@ def validate_result(data: Any) -> list[str]:
     for check in data.get("checks", []):
         ident = check.get("id", "?")
         problems += [f"{name}/{ident}: no {key!r}" for key in _CHECK_KEYS if key not in check]
-        if not isinstance(check.get("metric"), int) or not 1 <= check["metric"] <= 8:
-            problems.append(f"{name}/{ident}: metric must be 1-8")
+        if not isinstance(check.get("metric"), int) or not 1 <= check["metric"] <= 9:
+            problems.append(f"{name}/{ident}: metric must be 1-9")
         if not isinstance(check.get("value"), int | float):
             problems.append(f"{name}/{ident}: no figure")
         if check.get("target") and check.get("passed") not in (True, False):

@@ -27,6 +27,7 @@ from bench.sections import (
     section_history,
     section_idle,
     section_memory,
+    section_sia,
     section_startup,
     table,
     target_text,
@@ -42,6 +43,7 @@ ORDER = [
     "fanout",
     "memory",
     "memory_slow",
+    "sia",
     "idle",
     "startup",
 ]
@@ -54,6 +56,7 @@ TITLES = {
     6: "Memory",
     7: "Idle cost",
     8: "Start-up",
+    9: "SIA DC-09 frame to relay",
 }
 SECTION = {
     1: "edge",
@@ -64,6 +67,7 @@ SECTION = {
     6: "memory",
     7: "idle",
     8: "startup",
+    9: "sia",
 }
 
 
@@ -236,7 +240,7 @@ def _markdown(
             + ", ".join(errors)
             + ".",
         ]
-    for metric in range(1, 9):
+    for metric in range(1, 10):
         name = SECTION[metric]
         r = benches.get(name)
         out += ["", f"## {metric}. {TITLES[metric]}", ""]
@@ -269,6 +273,8 @@ def _markdown(
             out += section_idle(r)
         elif name == "startup":
             out += section_startup(r)
+        elif name == "sia":
+            out += section_sia(r)
         out += ["", f"**On a Raspberry Pi.** {r.get('pi_note', '')}"]
     return "\n".join(out).rstrip() + "\n"
 

@@ -403,4 +403,30 @@ def section_startup(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def section_sia(r: dict[str, Any]) -> list[str]:
+    d = r["details"]
+    keys = ("p50", "p99", "p999", "max")
+    rows = [
+        ["DC-09 frame to relay", _lat(d["frame_to_relay_ms"], *keys),
+         str(d["frame_to_relay_ms"].get("missed", 0)), "—"],
+        ["wired edge to relay, quiet", _lat(d["wired_edge_to_relay_ms"], *keys),
+         str(d["wired_edge_to_relay_ms"].get("missed", 0)), "—"],
+        ["wired edge to relay, flood of good frames",
+         _lat(d["wired_edge_to_relay_during_flood_ms"], *keys),
+         str(d["wired_edge_to_relay_during_flood_ms"].get("missed", 0)),
+         num(d.get("flood_frames_per_s"))],
+        ["wired edge to relay, flood of bad frames (NAK)",
+         _lat(d["wired_edge_to_relay_during_bad_flood_ms"], *keys),
+         str(d["wired_edge_to_relay_during_bad_flood_ms"].get("missed", 0)),
+         num(d.get("bad_flood_frames_per_s"))],
+    ]  # fmt: skip
+    return [
+        table(["what", "p50 / p99 / p99.9 / max (ms)", "missed", "frames/s"], rows),
+        "",
+        f"{d['frames']:,} frames, {d['edges']:,} wired edges per phase. The bad frames' "
+        f"{d.get('bad_frames_refused', 0):,} refusals cost {d.get('sia_refused_rows', 0)} "
+        "rows in the event log (`sia-refused`, summed per address and reason).",
+    ]
+
+
 # ------------------------------------------------------------------ the report

@@ -354,9 +354,41 @@ class NetworkFault(Command[None]):
     )
 
 
+#: why the SIA DC-09 receiver refused a frame (app/network/sia/receiver.py)
+SiaReason = Annotated[str, Field(pattern=r"^[a-z]{1,20}$")]
+UtcUs = Annotated[int, Field(ge=0), _whole(0)]
+
+
+class SiaRefused(Command[None]):
+    """null. Frames the SIA DC-09 receiver refused from one address for one reason,
+    summed up by the network process (the first at once, then at most one row per
+    address, reason and minute): a `security` event `sia-refused` with the count.
+    **Only from the network process's user**, see below"""
+
+    cmd = "sia-refused"
+    address: Annotated[Text, Field(min_length=1, max_length=64)] = Field(
+        description="the sender's IP address"
+    )
+    reason: SiaReason = Field(
+        description="`crc`, `length`, `format`, `account`, `receiver`, `key`, `decrypt`, "
+        "`timestamp`, `replay` (NAK); `data` (DUH)"
+    )
+    answer: Literal["NAK", "DUH"]
+    refused: Annotated[int, Field(ge=1), _whole(1)] = Field(description="how many frames")
+    first_utc_us: UtcUs = Field(description="when the first of them came")
+    last_utc_us: UtcUs = Field(description="when the last of them came")
+    account: Annotated[str, Field(pattern=r"^[0-9A-F]{0,16}$")] = Field(
+        default="", description="the account the last one named"
+    )
+    message: Annotated[Text, Field(max_length=300)] = Field(
+        default="", description="why the last one was refused, for a person"
+    )
+
+
 SHA256 = r"^[0-9a-f]{64}$"
 AnnotationKind = Literal["network-action", "snapshot", "recorders-skipped"]
 ANNOTATION_KINDS = frozenset(get_args(AnnotationKind))
+Pixels = Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)]
 
 
 class Annotate(Command[Changed]):
@@ -372,30 +404,20 @@ class Annotate(Command[Changed]):
     name: Name = Field(description="the action's or the camera's name")
     channel: Name | None = Field(default=None, description="the event's channel")
     ok: bool
-    summary: Annotated[Text, Field(max_length=300)] = Field(
-        default="", description="the peer's answer in one line, or why there was none"
-    )
+    summary: Annotated[Text, Field(max_length=300)] = Field(default="", description="the answer")
     phase: Literal["alarm", "clear"] | None = None
     attempts: Annotated[int, Field(ge=0, le=100), _whole(0, 100)] = 0
-    elapsed_ms: Annotated[int, Field(ge=0), _whole(0)] = 0
+    elapsed_ms: UtcUs = 0
     ref: Annotated[Text, Field(max_length=120)] | None = Field(
         default=None, description="an id the recorder gave (Frigate or ZoneMinder event)"
     )
-    link: Annotated[Text, Field(max_length=500, pattern=r"^https?://")] | None = Field(
-        default=None, description="the recording at the event's time, where the recorder has one"
-    )
-    sha256: Annotated[str, Field(pattern=SHA256)] | None = Field(
-        default=None, description="a snapshot's SHA-256 (lower-case hex)"
-    )
+    link: Annotated[Text, Field(max_length=500, pattern=r"^https?://")] | None = None
+    sha256: Annotated[str, Field(pattern=SHA256)] | None = None
     size: Annotated[int, Field(ge=0, le=50_000_000), _whole(0, 50_000_000)] | None = None
-    width: Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)] | None = None
-    height: Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)] | None = None
-    offset_s: Annotated[float, Field(ge=0, le=3600)] | None = Field(
-        default=None, description="a snapshot's planned offset from the alarm, seconds"
-    )
-    taken_utc_us: Annotated[int, Field(ge=0), _whole(0)] | None = Field(
-        default=None, description="when a snapshot arrived"
-    )
+    width: Pixels | None = None
+    height: Pixels | None = None
+    offset_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    taken_utc_us: UtcUs | None = Field(default=None, description="when a snapshot arrived")
 
 
 class Subscribe(Command[None]):
@@ -429,6 +451,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         WalkTestConfirm,
         WalkTestEnd,
         NetworkFault,
+        SiaRefused,
         Annotate,
         Subscribe,
     )

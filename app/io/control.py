@@ -23,13 +23,14 @@ from typing import Any
 
 from app.engine.runner import CommandExpiredError
 from app.io.commands import Command, InvalidCommandError, Subscribe, parse
-from app.io.peer import PeerCheck, peer_uid
+from app.io.peer import PeerRule, peer_uid
 from app.io.protocol import MAX_LINE, encode
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Any]  # a command's model in, its reply out
 OnExpired = Callable[[Command[Any], CommandExpiredError], None]
+OnRefused = Callable[[str, int | None, str], None]  # command, peer uid, why
 # The deadline (time.monotonic_ns()) of the command being handled on this thread:
 # a command carries it, and the io process acts on it only before it.
 DEADLINE: ContextVar[int | None] = ContextVar("deadline", default=None)
@@ -129,9 +130,14 @@ class _Connection(socketserver.StreamRequestHandler):
             self.wfile.flush()
 
     def _check_peer(self, cmd: str) -> None:
-        allowed = self.server.restricted.get(cmd)
-        if allowed is not None and not allowed(peer_uid(self.connection)):
-            raise CommandError(f"{cmd!r} is accepted only from the web process's user")
+        rule = self.server.restricted.get(cmd)
+        if rule is None:
+            return
+        uid = peer_uid(self.connection)
+        if not rule.allows(uid):
+            why = rule.refusal(cmd)
+            self.server.refused(cmd, uid, why)
+            raise CommandError(why)
 
     def _stream(self) -> None:
         q = self.server.hub.subscribe()
@@ -162,11 +168,13 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         path: Path,
         handlers: dict[str, Handler],
         hub: EventHub,
-        restricted: dict[str, PeerCheck] | None = None,
+        restricted: dict[str, PeerRule] | None = None,
         on_expired: OnExpired | None = None,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.handlers = handlers
         self.restricted = restricted or {}  # command -> which peer users may send it
+        self.on_refused = on_refused
         self.hub = hub
         self.on_expired = on_expired
         self.path = path
@@ -189,6 +197,15 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 self.on_expired(command, exc)
             except Exception:
                 log.exception("recording an expired command failed")
+
+    def refused(self, cmd: str, uid: int | None, why: str) -> None:
+        """A restricted command from a user that may not send it: say so (logged)."""
+        log.warning("command %r refused to uid %s: %s", cmd, uid, why)
+        if self.on_refused is not None:
+            try:
+                self.on_refused(cmd, uid, why)
+            except Exception:
+                log.exception("recording a refused command failed")
 
     def stop(self) -> None:
         self.hub.close()

@@ -37,6 +37,7 @@ from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
 from app.io.annotate import Annotations
+from app.io.audit import Refusals, command_refused_event, sia_refused_event
 from app.io.chaincheck import ChainCheck
 from app.io.claim import Claimed, claim_relays
 from app.io.commands import (
@@ -55,6 +56,7 @@ from app.io.commands import (
     Reload,
     SecurityEvent,
     SetConfig,
+    SiaRefused,
     Signal,
     Simulate,
     StartOutput,
@@ -68,7 +70,7 @@ from app.io.commands import (
 from app.io.control import DEADLINE, CommandError, ControlServer, EventHub, Handler
 from app.io.notify import Notifier
 from app.io.overrides import OverrideStore
-from app.io.peer import web_process_users
+from app.io.peer import peer_rules
 from app.settings import Settings
 from app.store import (
     load_config,
@@ -171,9 +173,10 @@ class IoProcess:
         for apply in self._early:
             self.runner.post(apply)
         self._show_led()
-        only_web = {SecurityEvent.cmd: web_process_users(settings.web_state_dir)}  # peer.py
+        rules = peer_rules(settings.web_state_dir, settings.network_state_dir)  # peer.py
+        refusals = Refusals(lambda *a: self.writer.submit(command_refused_event(self.stamper, *a)))
         self.control = ControlServer(
-            settings.socket_path, self._handlers(), self.hub, only_web, on_expired=self._expired
+            settings.socket_path, self._handlers(), self.hub, rules, self._expired, refusals.refused
         )
         self.control.start()
         self.notifier.ready(f"{len(self.board.inputs)} inputs, {len(self.board.relays)} relays")
@@ -311,6 +314,7 @@ class IoProcess:
             WalkTestEnd.cmd: self._end_walk_test,
             NetworkFault.cmd: self._network_fault,
             Annotate.cmd: Annotations(self.stamper, self.writer.submit).handle,  # annotate.py
+            SiaRefused.cmd: lambda c: self.writer.submit(sia_refused_event(self.stamper, c)),
         }
 
     def _end_walk_test(self, command: WalkTestEnd) -> dict[str, Any]:

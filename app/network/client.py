@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from app.io.protocol import MAX_LINE, encode
+from app.network.sia.status import SiaStatus
 
 
 class NetworkError(Exception):
@@ -52,6 +53,7 @@ class NetworkStatus(BaseModel):
     stream: bool  # whether the io stream is live (else the log is polled)
     stream_error: str | None
     destinations: list[DestinationStatus]
+    sia: SiaStatus | None = None  # None: SIA DC-09 is off
 
 
 class NetworkClient:

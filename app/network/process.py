@@ -34,7 +34,14 @@ from app.network.mail import mail_destination
 from app.network.mqtt import MqttDestination, MqttSettings
 from app.network.outbox import Outbox
 from app.network.sia.sender import SiaSender
-from app.network.sia.service import SiaConfig, load_sia, run_receiver, sia_destination
+from app.network.sia.service import (
+    SiaConfig,
+    load_sia,
+    run_receiver,
+    sia_destination,
+    sia_receiver,
+    sia_status,
+)
 from app.network.source import EventSource
 from app.network.webhook import WebhookDestination
 from app.settings import Settings
@@ -101,6 +108,7 @@ class NetworkProcess:
             await asyncio.to_thread(io.send, command)
 
         self.destinations = destinations(settings, self.device_id, io, sia)
+        self.sia_receiver = None if sia is None else sia_receiver(sia, io)
         self.loops = {
             d.name: DeliveryLoop(
                 d,
@@ -141,8 +149,9 @@ class NetworkProcess:
                 tasks.append(asyncio.create_task(destination.run(), name="mqtt-connection"))
             if isinstance(destination, SiaSender) and destination.settings.null_s:
                 tasks.append(asyncio.create_task(destination.supervise(), name="sia-null"))
-        if sia is not None and sia.receiver.enabled:  # panels in: virtual inputs
-            tasks.append(asyncio.create_task(run_receiver(sia, io, stop), name="sia-receiver"))
+        if sia is not None and self.sia_receiver is not None:  # panels in: virtual inputs
+            receiving = run_receiver(sia, io, stop, receiver=self.sia_receiver)
+            tasks.append(asyncio.create_task(receiving, name="sia-receiver"))
         for name, loop in self.loops.items():
             tasks.append(asyncio.create_task(loop.run(), name=f"deliver-{name}"))
             tasks.append(asyncio.create_task(loop.watch(), name=f"watch-{name}"))
@@ -189,6 +198,9 @@ class NetworkProcess:
         finally:
             writer.close()
 
+    def _sia_sender(self) -> SiaSender | None:
+        return next((d for d in self.destinations if isinstance(d, SiaSender)), None)
+
     def _loop(self, request: dict[str, Any]) -> DeliveryLoop:
         name = request.get("name")
         if name not in self.loops:
@@ -205,6 +217,7 @@ class NetworkProcess:
                 "stream_error": self.source.stream_error,
                 "destinations": [await loop.status() for loop in self.loops.values()],
                 "recorders": None if self.recorders is None else self.recorders.status(),
+                "sia": sia_status(self.sia_receiver, self._sia_sender()),
             }
         if cmd == "test":
             await self._loop(request).send_test()

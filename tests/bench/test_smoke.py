@@ -34,7 +34,7 @@ def test_every_bench_runs_at_tiny_counts_and_the_report_renders(tmp_path: Path) 
     assert (results / "raw" / "edge.json").exists()
 
     text = doc.read_text()
-    for metric in range(1, 9):
+    for metric in range(1, 10):
         assert f"\n## {metric}. " in text
     assert "## Summary" in text
     assert "## Targets missed, and why" in text

@@ -63,6 +63,7 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "walk-test-confirm",
         "walk-test-end",
         "network-fault",
+        "sia-refused",
         "annotate",
         "subscribe",
     }

@@ -1,6 +1,6 @@
-"""From the SIA receiver to the io process: its signals and its faults as io
-socket commands (``signal``, ``network-fault``), sent from a worker thread so the
-receiver's event loop never blocks on the socket. An io process that cannot be
+"""From the SIA receiver to the io process: its signals, faults and refusals as
+io socket commands (``signal``, ``network-fault``, ``sia-refused``), sent from a
+worker thread so the receiver's event loop never blocks on the socket. An io process that cannot be
 reached raises: the receiver then does not ACK, and the panel sends again."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from app.io.commands import NetworkFault, Signal
+from app.io.commands import NetworkFault, SiaRefused, Signal
 from app.io.protocol import Client
 from app.network.sia.receiver import Apply, Fault
+from app.network.sia.refusals import Send
 
 
 def io_apply(client: Client) -> Apply:
@@ -30,3 +31,10 @@ def io_fault(client: Client) -> Fault:
         await asyncio.to_thread(client.send, command)
 
     return fault
+
+
+def io_refused(client: Client) -> Send:
+    async def refused(command: SiaRefused) -> None:
+        await asyncio.to_thread(client.send, command)
+
+    return refused

@@ -18,7 +18,10 @@ For each frame, the answer (SIA DC-09, 5.5.2):
 * Nothing, when the events could not be handed on (the io process is down): the
   panel resends, as it does after a lost ACK.
 
-Every refusal is logged (``alarmbridge.sia``) and counted in :attr:`refused`.
+Every refusal is counted in :attr:`refused`, summed up in the event log through
+:attr:`report` (app/network/sia/refusals.py), and logged (``alarmbridge.sia``): with
+a report, the first of each address and reason a minute as a warning, the rest at
+debug level.
 Supervision: an account with ``poll_s`` that sends nothing (a NULL message counts)
 for ``poll_s`` plus a grace of half of it raises the fault
 ``sia-<account>-silent`` (lower case) through :attr:`SiaReceiver.fault`.
@@ -37,7 +40,8 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from app.network.sia.content import PanelEvent, read_events
-from app.network.sia.frame import ACK, DUH, MAX_FRAME, FrameError, nak, parse, reply
+from app.network.sia.frame import ACK, DUH, MAX_FRAME, FrameError, header, nak, parse, reply
+from app.network.sia.refusals import RefusalReport
 from app.network.sia.settings import ReceiverSettings, SiaAccount
 
 log = logging.getLogger("alarmbridge.sia")
@@ -66,6 +70,7 @@ class _Seen:
     """What an account sent lately: for resends, replays and supervision."""
 
     last_mono: float
+    last_utc_us: int | None = None  # the last message taken (a NULL counts)
     taken: deque[tuple[int, str, datetime | None, float]] = field(
         default_factory=lambda: deque(maxlen=64)
     )
@@ -79,16 +84,21 @@ class SiaReceiver:
         apply: Apply,
         fault: Fault | None = None,
         *,
+        report: RefusalReport | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.apply = apply
         self.fault = fault
+        self.report = report
         self.now = now
         self.accounts = {a.account: a for a in settings.accounts}
         self.keys = {a.account: a.key for a in settings.accounts if a.key}
-        self.refused: Counter[str] = Counter()
-        self.accepted = 0
+        self.refused: Counter[str] = Counter()  # NAK and DUH, by reason
+        self.accepted = 0  # messages whose events were handed on
+        self.acks = 0  # ACKs sent (a resend's included)
+        self.listening: tuple[int, int | None] | None = None  # (TCP, UDP) ports
+        self._address = "unknown"  # the IP address of the frame being handled
         self._seen = {a: _Seen(time.monotonic()) for a in self.accounts}
         self._lock = asyncio.Lock()  # one frame at a time: events stay in order
         self._tcp: asyncio.Server | None = None
@@ -96,24 +106,56 @@ class SiaReceiver:
         self._watch: asyncio.Task[None] | None = None
 
     def status(self) -> dict[str, object]:
-        """For the network process's status: what was taken and refused, and why,
-        and which panels are silent."""
+        """For the network process's status: where it listens, what was taken and
+        refused (and why), and each account's last message and supervision."""
+        s = self.settings
+        tcp, udp = self.listening or (None, None)
+        accounts = []
+        for account in self.accounts.values():
+            seen = self._seen[account.account]
+            supervision = "silent" if seen.silent else "ok" if account.poll_s else "off"
+            accounts.append(
+                {
+                    "account": account.account,
+                    "encrypted": account.key is not None,
+                    "poll_s": account.poll_s,
+                    "last_message_utc_us": seen.last_utc_us,
+                    "supervision": supervision,
+                }
+            )
         return {
+            "host": s.host,
+            "tcp_port": tcp,
+            "udp_port": udp,
+            "acks": self.acks,
             "accepted": self.accepted,
             "refused": dict(self.refused),
-            "silent": sorted(a for a, seen in self._seen.items() if seen.silent),
+            "accounts": accounts,
         }
 
     # -- one frame ------------------------------------------------------------
 
-    async def handle(self, raw: bytes, peer: str = "") -> bytes | None:
-        """The answer to one frame (None: no answer, the sender will resend)."""
+    async def handle(self, raw: bytes, peer: str = "", address: str = "") -> bytes | None:
+        """The answer to one frame (None: no answer, the sender will resend);
+        ``peer`` for the journal, ``address`` (its IP) for the event log."""
         async with self._lock:
+            self._address = address or peer or "unknown"
             return await self._handle(raw, peer)
 
-    def _refuse(self, reason: str, message: str, peer: str) -> bytes:
+    def _count(self, reason: str, message: str, answer: str, account: str | None) -> int:
+        """Count a refusal; the level to put it in the journal at (a flood of bad
+        frames: the first of each address and reason a minute as a warning)."""
         self.refused[reason] += 1
-        log.warning("SIA frame from %s refused (NAK, %s): %s", peer or "?", reason, message)
+        if self.report is None:
+            return logging.WARNING
+        first = self.report.refused(
+            self._address, reason, account=account or "", message=message, answer=answer
+        )
+        return logging.WARNING if first else logging.DEBUG
+
+    def _refuse(self, reason: str, message: str, peer: str, account: str | None = None) -> bytes:
+        level = self._count(reason, message, "NAK", account)
+        log.log(level, "SIA frame from %s refused (NAK, %s): %s", peer or "?", reason, message)
         return nak(self.now())
 
     async def _handle(self, raw: bytes, peer: str) -> bytes | None:
@@ -121,17 +163,20 @@ class SiaReceiver:
         try:
             frame = parse(raw, self.keys)
         except FrameError as exc:
-            return self._refuse(exc.reason, str(exc), peer)
-        account = self.accounts.get(frame.account or "")
+            return self._refuse(exc.reason, str(exc), peer, _account_of(raw))
+        named = frame.account
+        account = self.accounts.get(named or "")
         if account is None:
-            return self._refuse("account", f"unknown account {frame.account}", peer)
+            return self._refuse("account", f"unknown account {named}", peer, named)
         wanted = self.settings.receiver
         if wanted is not None and frame.receiver not in (None, wanted):
-            return self._refuse("receiver", f"receiver R{frame.receiver} is not ours", peer)
+            why = f"receiver R{frame.receiver} is not ours"
+            return self._refuse("receiver", why, peer, named)
         if account.key and not frame.encrypted:
-            return self._refuse("key", f"account {frame.account} must encrypt", peer)
+            return self._refuse("key", f"account {named} must encrypt", peer, named)
         if frame.timestamp is None and frame.encrypted:
-            return self._refuse("timestamp", "an encrypted message needs a timestamp", peer)
+            why = "an encrypted message needs a timestamp"
+            return self._refuse("timestamp", why, peer, named)
         if frame.timestamp is not None:
             behind, ahead = self.settings.window_s
             if (
@@ -144,6 +189,7 @@ class SiaReceiver:
                     "timestamp",
                     f"its timestamp is {skew:+.0f} s from ours (window -{behind}/+{ahead})",
                     peer,
+                    named,
                 )
         seen = self._seen[account.account]
         mono = time.monotonic()
@@ -153,14 +199,14 @@ class SiaReceiver:
         )
         again = [t for t in seen.taken if t[0] == frame.seq and t[1] == frame.data]
         if frame.encrypted and any(t[2] == frame.timestamp for t in again):
-            return self._refuse("replay", f"a replay of message {frame.seq:04d}", peer)
+            return self._refuse("replay", f"a replay of message {frame.seq:04d}", peer, named)
         key = account.key
         if not again:
             try:
                 events = read_events(frame)
             except FrameError as exc:
-                self.refused["data"] += 1
-                log.warning("SIA frame from %s: DUH (%s)", peer or "?", exc)
+                level = self._count("data", str(exc), DUH, named)
+                log.log(level, "SIA frame from %s: DUH (%s)", peer or "?", exc)
                 return reply(frame, DUH, key, now)
             try:
                 for sig in self.signals(account, events):
@@ -171,6 +217,8 @@ class SiaReceiver:
             self.accepted += 1
         seen.taken.append((frame.seq, frame.data, frame.timestamp, mono))
         seen.last_mono = mono
+        seen.last_utc_us = int(now.timestamp() * 1_000_000)
+        self.acks += 1
         if seen.silent:
             seen.silent = False
             await self._fault(account, False, f"panel {account.account} reports again")
@@ -243,6 +291,9 @@ class SiaReceiver:
         for seen in self._seen.values():
             seen.last_mono = started
         self._watch = asyncio.create_task(self._supervise())
+        if self.report is not None:
+            self.report.start()
+        self.listening = (tcp_port, udp_port)
         return tcp_port, udp_port
 
     async def stop(self) -> None:
@@ -255,9 +306,14 @@ class SiaReceiver:
         if self._tcp is not None:
             self._tcp.close()
             await self._tcp.wait_closed()
+        if self.report is not None:
+            await self.report.stop()  # what it counted goes to the log now
+        self.listening = None
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str(writer.get_extra_info("peername"))
+        where = writer.get_extra_info("peername")
+        address = str(where[0]) if isinstance(where, tuple) else str(where)
+        peer = f"{address}:{where[1]}" if isinstance(where, tuple) else address
         try:
             while True:
                 try:
@@ -268,7 +324,7 @@ class SiaReceiver:
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 start = raw.find(b"\n")
-                answer = await self.handle(raw[start:] if start >= 0 else raw, peer)
+                answer = await self.handle(raw[start:] if start >= 0 else raw, peer, address)
                 if answer is not None:
                     writer.write(answer)
                     await writer.drain()
@@ -295,6 +351,15 @@ class _Udp(asyncio.DatagramProtocol):
         task.add_done_callback(self.tasks.discard)
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        answer = await self.receiver.handle(data, f"{addr[0]}:{addr[1]} (udp)")
+        answer = await self.receiver.handle(data, f"{addr[0]}:{addr[1]} (udp)", addr[0])
         if answer is not None and self.transport is not None:
             self.transport.sendto(answer, addr)
+
+
+def _account_of(raw: bytes) -> str | None:
+    """The account a frame that could not be read names, if its header says."""
+    try:
+        _, match = header(raw)
+    except FrameError:
+        return None
+    return match["acct"].decode().upper() if match["acct"] else None

@@ -85,18 +85,43 @@ class SiaSender:
         self.offset = timedelta(0)  # the receiver's clock minus ours, from its last NAK
         self.last_error: str | None = None
         self.duh: list[int] = []  # event seqs a receiver could not use
+        self.receivers = {  # primary and backup: what each did last (status)
+            role: {"role": role, "host": peer.host, "port": peer.port, "state": "unused"}
+            for role, peer in (("primary", settings.primary), ("backup", settings.backup))
+            if peer is not None
+        }
+        self.in_use: str | None = None  # the receiver that took the last message
+        self.acks = 0
+        self.naks = 0
         self._streams: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         self._lock = asyncio.Lock()
         self._null_seq = 0
 
     def status(self) -> dict[str, object]:
-        """For the network process's status: the last error, the events a receiver
-        could not use (DUH), the receiver's clock offset from its last NAK."""
+        """For the network process's status: each receiver's state (``ok``,
+        ``failed`` with its error, ``unused``) and which one took the last message,
+        the ACKs and NAKs it got, the last error, the events a receiver could not
+        use (DUH), the receiver's clock offset from its last NAK."""
         return {
+            "account": self.settings.account,
+            "encrypted": self.settings.key is not None,
+            "receivers": [dict(r) for r in self.receivers.values()],
+            "in_use": self.in_use,
+            "acks": self.acks,
+            "naks": self.naks,
             "last_error": self.last_error,
             "duh": list(self.duh[-20:]),
             "clock_offset_s": self.offset.total_seconds(),
         }
+
+    def _note(self, role: str, error: str | None) -> None:
+        state = self.receivers[role]
+        stamp = int(self.now().timestamp() * 1_000_000)
+        if error is None:
+            state.update(state="ok", last_ok_utc_us=stamp, error=None)
+            self.in_use = role
+        else:
+            state.update(state="failed", last_error_utc_us=stamp, error=error)
 
     @property
     def name(self) -> str:
@@ -163,16 +188,19 @@ class SiaSender:
     async def _send(self, make: FrameMaker) -> str:
         """Send to the primary, else the backup; the answer (ACK or DUH)."""
         problems = []
-        for peer in (self.settings.primary, self.settings.backup):
+        for role, peer in (("primary", self.settings.primary), ("backup", self.settings.backup)):
             if peer is None:
                 continue
             try:
                 answer = await self._exchange(peer, make)
             except (OSError, TimeoutError, FrameError, asyncio.IncompleteReadError) as exc:
                 await self._drop((peer.host, peer.port))
-                problems.append(f"{peer.host}:{peer.port}: {exc or type(exc).__name__}")
+                problem = str(exc) or type(exc).__name__
+                problems.append(f"{peer.host}:{peer.port}: {problem}")
+                self._note(role, problem)
                 continue
             self.last_error = None
+            self._note(role, None)
             return answer
         if not problems:
             problems.append("no receiver is set")
@@ -192,9 +220,11 @@ class SiaSender:
                 raw[start:] if start >= 0 else raw, {self.settings.account: key} if key else {}
             )
             if answer.id in (ACK, DUH):
+                self.acks += answer.id == ACK
                 return answer.id
             if answer.id != NAK:
                 raise FrameError("format", f"the receiver answered {answer.id}")
+            self.naks += 1
             if answer.timestamp is not None:  # DC-09: take the receiver's time and resend
                 self.offset = answer.timestamp - self.now()
                 log.warning(

@@ -6,7 +6,9 @@ secret, so the file is readable by the network process's user only.
 
     sia = load_sia(path)                       # SiaConfigError names every problem
     destination = sia_destination(sia)         # a Destination, or None
-    await run_receiver(sia, io_client, stop)   # until ``stop`` is set
+    receiver = sia_receiver(sia, io_client)    # a SiaReceiver, or None
+    await run_receiver(sia, io_client, stop, receiver=receiver)  # until ``stop`` is set
+    sia_status(receiver, destination)          # for the network process's status
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import contextlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.io.protocol import Client
-from app.network.sia.bridge import io_apply, io_fault
+from app.network.sia.bridge import io_apply, io_fault, io_refused
 from app.network.sia.receiver import SiaReceiver, silent_code
+from app.network.sia.refusals import RefusalReport
 from app.network.sia.sender import SiaSender
 from app.network.sia.settings import ReceiverSettings, SenderSettings
 
@@ -66,19 +70,40 @@ def sia_destination(sia: SiaConfig) -> SiaSender | None:
     return SiaSender(sender)
 
 
+def sia_receiver(sia: SiaConfig, io: Client) -> SiaReceiver | None:
+    """The receiver, if it is enabled: its signals, faults and refusals (summed up,
+    app/network/sia/refusals.py) go to the io process."""
+    if not sia.receiver.enabled:
+        return None
+    report = RefusalReport(io_refused(io))
+    return SiaReceiver(sia.receiver, io_apply(io), io_fault(io), report=report)
+
+
+def sia_status(receiver: SiaReceiver | None, sender: SiaSender | None) -> dict[str, Any] | None:
+    """The ``sia`` part of the network process's status (None: SIA is off)."""
+    if receiver is None and sender is None:
+        return None
+    return {
+        "receiver": None if receiver is None else receiver.status(),
+        "sender": None if sender is None else sender.status(),
+    }
+
+
 async def run_receiver(
     sia: SiaConfig,
     io: Client,
     stop: asyncio.Event,
     ready: asyncio.Future[tuple[int, int | None]] | None = None,
+    *,
+    receiver: SiaReceiver | None = None,
 ) -> None:
-    """Run the receiver (if enabled) until ``stop`` is set; its signals and faults go
-    to the io process. ``ready`` gets its (TCP, UDP) ports once it listens. The
-    supervision faults it raised are cleared when it stops."""
-    if not sia.receiver.enabled:
+    """Run the receiver (if enabled; ``receiver``: this one) until ``stop`` is set.
+    ``ready`` gets its (TCP, UDP) ports once it listens. The supervision faults it
+    raised are cleared when it stops."""
+    receiver = receiver or sia_receiver(sia, io)
+    if receiver is None:
         return
     fault = io_fault(io)
-    receiver = SiaReceiver(sia.receiver, io_apply(io), fault)
     tcp, udp = await receiver.start()
     if ready is not None:
         ready.set_result((tcp, udp))

@@ -16,6 +16,7 @@ from app.network.client import (
     NetworkError,
     NetworkUnavailableError,
 )
+from app.network.sia.status import SiaStatus
 from app.web.deps import State
 from app.web.errors import ApiError, NotFoundError, answers
 from app.web.security import Admin, Viewer
@@ -38,6 +39,11 @@ class IntegrationsOut(BaseModel):
         default=False, description="whether the io stream is live (else the log is polled)"
     )
     destinations: list[DestinationStatus] = Field(default_factory=list)
+    sia: SiaStatus | None = Field(
+        default=None,
+        description="SIA DC-09: the receiver (address, accounts, ACKs and refusals) and the "
+        "sender (primary and backup receivers); null when it is off",
+    )
 
 
 class ReplayRequest(BaseModel):
@@ -59,6 +65,7 @@ async def integrations(state: State) -> IntegrationsOut:
         device_id=status.device_id,
         stream=status.stream,
         destinations=status.destinations,
+        sia=status.sia,
     )
 
 

@@ -61,11 +61,22 @@ def test_frames_it_cannot_use_get_duh_nak_or_no_answer() -> None:
     untimed = Frame(ADM_CID, 5, "5678", "A1", "0", cid_data("5678", 1, 130, 1, 3)).encode(KEY)
     assert _answer(receiver, untimed) == NAK
     assert receiver.refused == {"data": 2, "receiver": 1, "timestamp": 1}
-    assert receiver.status() == {
+    status = receiver.status()
+    accounts = status.pop("accounts")
+    assert status == {
+        "host": "127.0.0.1",
+        "tcp_port": None,  # not listening: frames handed in directly
+        "udp_port": None,
+        "acks": 1,
         "accepted": 1,
         "refused": {"data": 2, "receiver": 1, "timestamp": 1},
-        "silent": [],
     }
+    assert isinstance(accounts, list)
+    assert [(a["account"], a["encrypted"], a["supervision"]) for a in accounts] == [
+        ("1234", False, "off"),
+        ("5678", True, "off"),
+    ]
+    assert accounts[0]["last_message_utc_us"] > 0 and accounts[1]["last_message_utc_us"] is None
 
     down = _receiver([], fail=True)
     restore = Frame(ADM_CID, 6, "1234", "A1", "0", cid_data("1234", 3, 130, 1, 3), timestamp=_now())
