@@ -76,6 +76,13 @@ def cmd_network(
             print("no destination configured")
         if status.sia is not None:
             print(*_sia_lines(status.sia), sep="\n")
+        if (r := status.recorders) is not None:
+            failing = "; ".join(f"{n}: {why}" for n, why in r["failing"].items())
+            print(
+                f"recorders: done up to seq {r['cursor']}, {r['pending_events']} events in "
+                f"progress, {r['skipped']} jobs skipped as too old"
+                + (f", FAILING {failing}" if failing else "")
+            )
         return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")

@@ -54,6 +54,7 @@ class NetworkStatus(BaseModel):
     stream_error: str | None
     destinations: list[DestinationStatus]
     sia: SiaStatus | None = None  # None: SIA DC-09 is off
+    recorders: dict[str, Any] | None = None  # None: no recorders file (docs/recorders.md)
 
 
 class NetworkClient:

@@ -465,6 +465,10 @@ def test_the_installer_tests_an_action_and_a_camera_from_the_command_line(
         assert told.returncode == 0, told.stderr
         assert "Frigate front alarm: done: Successfully created event. (1 attempts" in told.stdout
         assert "Frigate front clear: done: Event successfully ended. (1 attempts" in told.stdout
+        shown = subprocess.run(
+            [*CLI, "network", "status", *data], capture_output=True, text=True, timeout=30
+        )
+        assert "recorders: done up to seq " in shown.stdout, shown.stdout + shown.stderr
         assert seen(frigate, "PUT", f"/api/events/{FRIGATE_ID}/end")  # ended by the id it gave
         shot = cli("CH3")
         assert shot.returncode == 0, shot.stderr
