@@ -29,8 +29,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each test file on one worker
+# (module fixtures such as a browser's appliance start once): most tests wait on real
+# processes and peers, so two workers take about 2/3 of the serial time on 2 cores.
+# `make pytest TEST_WORKERS=0` runs it serially.
+TEST_WORKERS ?= 2
 pytest: $(STAMP) browser deploy-tools mqtt-broker rtsp-peer
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # browser: Debian's Chromium for tests/browser (Playwright's own download is unreachable).
 # Installs it with apt-get when root (CI); otherwise says how, and those tests are skipped.
@@ -61,7 +66,7 @@ deploy-tools:
 
 UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone events system simulation \
 	event-detail events-phone setup-form dashboard-viewer users-phone
-UI_SHOTS += dashboard-overrides walk-test-phone walk-test-report-phone integrations virtual-inputs
+UI_SHOTS += dashboard-overrides walk-test-phone walk-test-report-phone integrations integrations-settings virtual-inputs
 UI_SHOTS += event-recorders
 
 ## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/

@@ -84,6 +84,9 @@ def cmd_network(
                 + (f", FAILING {failing}" if failing else "")
             )
         return 0
+    if args.action == "settings":  # the stored settings, secrets masked (ADR 0016)
+        print(json.dumps(client.settings(), indent=2))
+        return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")
     if args.action == "recorders-test":
@@ -123,10 +126,11 @@ def add_parser(
     network.add_argument(
         "action",
         nargs="?",
-        choices=["run", "status", "test", "replay", "recorders-test"],
+        choices=["run", "status", "settings", "test", "replay", "recorders-test"],
         default="run",
-        help="run (default), status, test NAME, replay NAME --from SEQ, recorders-test NAME "
-        "(a recorder action's alarm and clear, or a camera's snapshot)",
+        help="run (default), status, settings (the destinations' stored settings, secrets "
+        "masked; change them on the Integrations page), test NAME, replay NAME --from SEQ, "
+        "recorders-test NAME (a recorder action's alarm and clear, or a camera's snapshot)",
     )
     network.add_argument(
         "name", nargs="?", help="a destination (mqtt, webhook), or a recorder action or camera"

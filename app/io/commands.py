@@ -89,6 +89,7 @@ SecurityState = Literal[
     "user-removed",
     "token-created",
     "token-revoked",
+    "integrations-changed",
 ]
 SECURITY_STATES = frozenset(get_args(SecurityState))
 MAX_DETAIL = 8

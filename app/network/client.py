@@ -1,7 +1,9 @@
 """A small typed client of the network process's status socket (``network.sock``).
 
 JSON lines, as the io socket: ``{"cmd": "status"}``, ``{"cmd": "test", "name": N}``,
-``{"cmd": "replay", "name": N, "from_seq": S}``; the reply is ``{"ok": true,
+``{"cmd": "replay", "name": N, "from_seq": S}``, ``{"cmd": "settings"}`` (the stored
+destinations' settings, secrets masked) and ``{"cmd": "configure", "settings": {...},
+"user": U, "dry_run": false}`` (check, store and apply them); the reply is ``{"ok": true,
 "result": ...}`` or ``{"ok": false, "error": "a sentence"}``. Used by the web process
 (the Integrations page and ``/api/v1/integrations``) and the CLI.
 """
@@ -20,7 +22,12 @@ from app.network.sia.status import SiaStatus
 
 
 class NetworkError(Exception):
-    """The network process refused a command or cannot be reached."""
+    """The network process refused a command or cannot be reached; ``problems``
+    (``configure``) names each field at fault: ``[{"field", "message"}]``."""
+
+    def __init__(self, message: str, problems: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class NetworkUnavailableError(NetworkError):
@@ -90,7 +97,10 @@ class NetworkClient:
             raise NetworkUnavailableError("the network process closed the connection")
         reply = json.loads(line)
         if not reply.get("ok"):
-            raise NetworkError(reply.get("error", "the network process refused the command"))
+            raise NetworkError(
+                reply.get("error", "the network process refused the command"),
+                reply.get("problems"),
+            )
         return reply.get("result")
 
     def status(self) -> NetworkStatus:
@@ -107,3 +117,16 @@ class NetworkClient:
     def replay(self, name: str, from_seq: int) -> int:
         """Send ``name`` every event from ``from_seq`` on again; the new cursor."""
         return int(self.request("replay", name=name, from_seq=from_seq))
+
+    def settings(self) -> dict[str, Any]:
+        """The stored settings (secrets masked), what the environment sets, and what
+        could not start (app.network.reload.Configurator.shown)."""
+        return dict(self.request("settings"))
+
+    def configure(
+        self, settings: dict[str, Any], user: str, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Check, store and apply a whole settings document; ``dry_run``: only check.
+        The answer: ``{"version", "added", "removed", "changed"}`` (destination names).
+        :class:`NetworkError` with ``problems`` when it is refused."""
+        return dict(self.request("configure", settings=settings, user=user, dry_run=dry_run))

@@ -199,6 +199,11 @@ class DeliveryLoop:
             raise DeliveryError(describe(exc)) from exc
         self.state.last_test = "sent"
 
+    @property
+    def faults(self) -> dict[str, tuple[bool, str]]:
+        """The faults this loop raised or cleared: code -> (active, message)."""
+        return dict(self._faults)
+
     def retry_now(self) -> None:
         self._wake.set()
 

@@ -115,3 +115,10 @@ class Outbox:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("UPDATE cursors SET seq = ? WHERE name = ?", (seq, name))
+
+    def forget(self, name: str) -> None:
+        """Drop ``name``'s cursor (a destination removed from the settings): one added
+        later under that name starts at the log's end, like any new destination."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM cursors WHERE name = ?", (name,))

@@ -33,6 +33,7 @@ from app.network.device import device_id
 from app.network.mail import mail_destination
 from app.network.mqtt import MqttDestination, MqttSettings
 from app.network.outbox import Outbox
+from app.network.reload import ENVIRONMENT, Configurator, Fleet, SettingsProblemsError
 from app.network.sia.sender import SiaSender
 from app.network.sia.service import (
     SiaConfig,
@@ -107,27 +108,32 @@ class NetworkProcess:
             command = NetworkFault(code=code, active=active, message=message[:300])
             await asyncio.to_thread(io.send, command)
 
-        self.destinations = destinations(settings, self.device_id, io, sia)
         self.sia_receiver = None if sia is None else sia_receiver(sia, io)
-        self.loops = {
-            d.name: DeliveryLoop(
-                d,
+
+        def make_loop(destination: Destination) -> DeliveryLoop:
+            return DeliveryLoop(
+                destination,
                 self.outbox,
                 self.source,
                 self.device_id,
                 report_fault,
                 backlog_fault_s=settings.backlog_fault_s,
             )
-            for d in self.destinations
-        }
+
         # recorders (app/network/actions/runner.py): a wrong file stops this process only
         args = (settings, self.outbox, self.source, io, report_fault, self.device_id)
         self.recorders = await recorders_runner(*args)
+        # the environment's destinations, then the stored settings' (app.network.reload)
+        self.fleet = Fleet(make_loop, report_fault, io)
+        for destination in destinations(settings, self.device_id, io, sia):
+            self.fleet.start(destination, ENVIRONMENT)
+        self.config = Configurator(settings, self.device_id, io, self.fleet, self.outbox)
+        self.config.start()
         if not self.loops:
             log.warning(
-                "no destination configured (ALARMBRIDGE_MQTT_URL, ALARMBRIDGE_WEBHOOK_URL, "
-                "ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL, ALARMBRIDGE_SIA_FILE): "
-                "the network process only answers its status"
+                "no destination configured (the Integrations page, or ALARMBRIDGE_MQTT_URL, "
+                "ALARMBRIDGE_WEBHOOK_URL, ALARMBRIDGE_SMTP_URL, ALARMBRIDGE_APPRISE_URL, "
+                "ALARMBRIDGE_SIA_FILE): the network process waits for settings"
             )
         path = settings.network_socket_path
         with contextlib.suppress(FileNotFoundError):
@@ -143,33 +149,25 @@ class NetworkProcess:
         tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
         if self.recorders is not None:
             tasks.append(asyncio.create_task(self.recorders.run(), name="recorders"))
-        for destination in self.destinations:
-            if isinstance(destination, MqttDestination):
-                destination.on_connected = self.loops[destination.name].retry_now
-                tasks.append(asyncio.create_task(destination.run(), name="mqtt-connection"))
-            if isinstance(destination, SiaSender) and destination.settings.null_s:
-                tasks.append(asyncio.create_task(destination.supervise(), name="sia-null"))
         if sia is not None and self.sia_receiver is not None:  # panels in: virtual inputs
             receiving = run_receiver(sia, io, stop, receiver=self.sia_receiver)
             tasks.append(asyncio.create_task(receiving, name="sia-receiver"))
-        for name, loop in self.loops.items():
-            tasks.append(asyncio.create_task(loop.run(), name=f"deliver-{name}"))
-            tasks.append(asyncio.create_task(loop.watch(), name=f"watch-{name}"))
         self.notifier.ready(f"{len(self.loops)} destinations")
         names = ", ".join(self.loops) or "none"
         log.info("network process %s: destinations %s", self.device_id, names)
         try:
             stopping = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            crashed = asyncio.ensure_future(self.fleet.crashed)
+            watched: list[asyncio.Future[Any]] = [stopping, crashed, *tasks]
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stopping and not task.cancelled() and task.exception():
                     raise task.exception()  # type: ignore[misc]  # a bug: exit, be restarted
         finally:
             self.notifier.stopping()
             server.close()
-            for destination in self.destinations:
-                with contextlib.suppress(Exception):
-                    await destination.aclose()
+            await self.fleet.close()
+            self.config.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -189,6 +187,8 @@ class NetworkProcess:
                     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                         raise ValueError('a request is a JSON object with a "cmd" string')
                     reply: dict[str, Any] = {"ok": True, "result": await self._handle(request)}
+                except SettingsProblemsError as exc:  # every problem, each naming its field
+                    reply = {"ok": False, "error": str(exc), "problems": exc.problems}
                 except (ValueError, KeyError, TypeError, DeliveryError) as exc:
                     reply = {"ok": False, "error": describe(exc).strip("'\"")}
                 writer.write(encode(reply))
@@ -198,8 +198,17 @@ class NetworkProcess:
         finally:
             writer.close()
 
-    def _sia_sender(self) -> SiaSender | None:
-        return next((d for d in self.destinations if isinstance(d, SiaSender)), None)
+    @property
+    def loops(self) -> dict[str, DeliveryLoop]:
+        return self.fleet.loops
+
+    def _sia_status(self) -> dict[str, Any] | None:
+        """SIA's part of the status: the environment's receiver, else the stored one;
+        the running sender, whichever configured it."""
+        receiver = self.sia_receiver or self.fleet.receiver
+        senders = (r.destination for r in self.fleet.running.values())
+        sender = next((d for d in senders if isinstance(d, SiaSender)), None)
+        return sia_status(receiver, sender)
 
     def _loop(self, request: dict[str, Any]) -> DeliveryLoop:
         name = request.get("name")
@@ -216,8 +225,8 @@ class NetworkProcess:
                 "stream": self.source.live,
                 "stream_error": self.source.stream_error,
                 "destinations": [await loop.status() for loop in self.loops.values()],
+                "sia": self._sia_status(),
                 "recorders": None if self.recorders is None else self.recorders.status(),
-                "sia": sia_status(self.sia_receiver, self._sia_sender()),
             }
         if cmd == "test":
             await self._loop(request).send_test()
@@ -232,7 +241,15 @@ class NetworkProcess:
             if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 1:
                 raise ValueError("from_seq must be a whole number of 1 or more")
             return await loop.replay(from_seq)
-        raise ValueError(f"unknown command {cmd!r}: one of replay, status, test")
+        if cmd == "settings":  # the stored settings, secrets masked (app.network.reload)
+            return self.config.shown()
+        if cmd == "configure":
+            who = str(request.get("user") or "local")[:100]
+            dry_run = request.get("dry_run") is True
+            return await self.config.configure(request.get("settings"), who, dry_run=dry_run)
+        raise ValueError(
+            f"unknown command {cmd!r}: one of configure, replay, settings, status, test"
+        )
 
 
 def run_network(settings: Settings) -> int:

@@ -76,8 +76,17 @@ fetch() {  # lockfile dest [pip options]
         pip download --quiet --no-deps --require-hashes --dest "$dest" "$@" -r "$lockfile"
     fi
 }
+# One build at a time fills the cache (two builds at once, e.g. parallel tests, would
+# write the same wheel files): flock when there is one, else go on unlocked.
+if command -v flock >/dev/null; then
+    exec 9>"$cache/.lock"
+    flock 9
+fi
 fetch "$lock" "$wheels" "${target[@]}"
 fetch "$buildlock" "$buildtools" --only-binary=:all:
+if command -v flock >/dev/null; then
+    exec 9>&-
+fi
 say "wheels ready"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/alarmbridge-deb.XXXXXX")"

@@ -33,9 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from app.auth.passwords import hash_password
+from app.auth.store import AuthStore, Role
 from app.network.client import NetworkClient, NetworkError, NetworkStatus
+from app.settings import Settings
+from app.web import create_app
 from app.web.tls import ensure_self_signed
 from tests.io.conftest import CLI, IoProc
 from tests.network.smtp_peer import Server, free_port, start_server
@@ -260,6 +265,16 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    yield from running_receiver()
+
+
+@pytest.fixture
+def receiver2() -> Iterator[Receiver]:
+    """A second receiver (a webhook moved from one URL to another)."""
+    yield from running_receiver()
+
+
+def running_receiver() -> Iterator[Receiver]:
     state = Receiver()
     verifier = Webhook(SECRET)
 
@@ -368,3 +383,31 @@ def network(io_proc: IoProc, network_env: dict[str, str]) -> Iterator[NetworkPro
     proc = NetworkProc(io_proc.data_dir, network_env)
     yield proc
     proc.close()
+
+
+# -- the web process in front of them ------------------------------------------------
+
+
+@pytest.fixture
+def tokens(io_proc: IoProc) -> dict[Role, str]:
+    store = AuthStore(io_proc.data_dir / "auth.db")
+    try:
+        store.create_first_admin("admin", hash_password("a long admin passphrase"))
+        admin, _ = store.new_token("admin", Role.ADMIN, "admin")
+        viewer, _ = store.new_token("viewer", Role.VIEWER, "admin")
+    finally:
+        store.close()
+    return {Role.ADMIN: admin, Role.VIEWER: viewer}
+
+
+@pytest.fixture
+def web(io_proc: IoProc, tokens: dict[Role, str]) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=io_proc.data_dir, pins="mock", allowed_hosts=["testserver"], timezone="UTC"
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

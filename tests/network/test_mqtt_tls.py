@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from app.eventlog.queries import events_after
 from app.io.commands import Simulate
 from tests.io.conftest import IoProc
 from tests.network.conftest import Broker, NetworkProc, Subscriber, wait_until
+from tests.support import wait_for
 
 
 def openssl(*args: str) -> None:
@@ -144,12 +146,14 @@ def test_inbound_commands_only_when_enabled(io_proc: IoProc, broker: Broker, ena
         wait_until(lambda: io_proc.client.request("status")["outputs"][1]["active"], what="ON")
         device = network.status().device_id
         engine = make_engine(io_proc.data_dir / "alarmbridge.db", read_only=True)
+
+        def operator_rows() -> list[Any]:  # the row commits just after the output acts
+            return [e for e in events_after(engine, 0, limit=10_000) if e.kind == "operator"]
+
         try:
-            rows = events_after(engine, 0, limit=10_000)
+            acted = wait_for(operator_rows, 10, interval=0.05, what="the command's log row")
         finally:
             engine.dispose()
-        acted = [e for e in rows if e.kind == "operator"]
-        assert acted
         assert acted[-1].source == f"mqtt:alarmbridge-{device}"
         broker.publish(f"{PREFIX}/output/{slug}/set", "OFF")
         wait_until(lambda: not io_proc.client.request("status")["outputs"][1]["active"], what="OFF")

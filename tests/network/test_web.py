@@ -3,45 +3,14 @@ a real webhook receiver behind them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
-from app.auth.passwords import hash_password
-from app.auth.store import AuthStore, Role
+from app.auth.store import Role
 from app.io.commands import SecurityEvent
-from app.settings import Settings
-from app.web import create_app
 from tests.io.conftest import IoProc
-from tests.network.conftest import SECRET, NetworkProc, Receiver, wait_until
+from tests.network.conftest import SECRET, NetworkProc, Receiver, bearer, wait_until
 from tests.support import wait_for
 from tests.web.test_metrics import Samples, scrape, value
-
-
-@pytest.fixture
-def tokens(io_proc: IoProc) -> dict[Role, str]:
-    store = AuthStore(io_proc.data_dir / "auth.db")
-    try:
-        store.create_first_admin("admin", hash_password("a long admin passphrase"))
-        admin, _ = store.new_token("admin", Role.ADMIN, "admin")
-        viewer, _ = store.new_token("viewer", Role.VIEWER, "admin")
-    finally:
-        store.close()
-    return {Role.ADMIN: admin, Role.VIEWER: viewer}
-
-
-@pytest.fixture
-def web(io_proc: IoProc, tokens: dict[Role, str]) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=io_proc.data_dir, pins="mock", allowed_hosts=["testserver"], timezone="UTC"
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_without_the_network_process_the_api_and_page_say_so(

@@ -103,6 +103,9 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/integrations"): VIEWER,
     ("POST", "/api/v1/integrations/{name}/test"): ADMIN,
     ("POST", "/api/v1/integrations/{name}/replay"): ADMIN,
+    # their settings (secrets masked even so): an admin's, reading included
+    ("GET", "/api/v1/integrations/settings"): ADMIN,
+    ("PUT", "/api/v1/integrations/settings"): ADMIN,
     # users and API tokens: admins only, reading included
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,

@@ -11,6 +11,7 @@ from app.web.api import (
     config,
     events,
     integrations,
+    netsettings,
     overrides,
     schedules,
     status,
@@ -32,6 +33,7 @@ for module in (
     walktest,
     events,
     integrations,
+    netsettings,
     virtual,
     evidence,  # an event's annotations and snapshots (#20)
 ):
