@@ -53,7 +53,8 @@ def cmd_network(
         from app.network.process import run_network
 
         return run_network(s)
-    client = NetworkClient(s.network_socket_path, timeout=30.0 if args.action == "test" else 5.0)
+    slow = args.action in ("test", "recorders-test")
+    client = NetworkClient(s.network_socket_path, timeout=130.0 if slow else 5.0)
     if args.action == "status":
         status = client.status()
         if args.json:
@@ -75,12 +76,34 @@ def cmd_network(
             print("no destination configured")
         if status.sia is not None:
             print(*_sia_lines(status.sia), sep="\n")
+        if (r := status.recorders) is not None:
+            failing = "; ".join(f"{n}: {why}" for n, why in r["failing"].items())
+            print(
+                f"recorders: done up to seq {r['cursor']}, {r['pending_events']} events in "
+                f"progress, {r['skipped']} jobs skipped as too old"
+                + (f", FAILING {failing}" if failing else "")
+            )
         return 0
     if args.action == "settings":  # the stored settings, secrets masked (ADR 0016)
         print(json.dumps(client.settings(), indent=2))
         return 0
     if not args.name:
         raise ValueError(f"say which destination: alarmbridge network {args.action} NAME")
+    if args.action == "recorders-test":
+        result = client.recorders_test(args.name)
+        if "snapshot" in result:
+            print(f"{args.name}: snapshot {result['snapshot']} in {result['elapsed_ms']} ms")
+            return 0
+        failed = False
+        for phase in ("alarm", "clear"):
+            r = result[phase]
+            if r["sent"]:
+                failed = failed or not r["ok"]
+                print(
+                    f"{args.name} {phase}: {'done' if r['ok'] else 'FAILED'}: {r['summary']} "
+                    f"({r['attempts']} attempts, {r['elapsed_ms']:.0f} ms)"
+                )
+        return 1 if failed else 0
     if args.action == "test":
         client.test(args.name)
         print(f"{args.name}: test sent")
@@ -103,12 +126,15 @@ def add_parser(
     network.add_argument(
         "action",
         nargs="?",
-        choices=["run", "status", "settings", "test", "replay"],
+        choices=["run", "status", "settings", "test", "replay", "recorders-test"],
         default="run",
         help="run (default), status, settings (the destinations' stored settings, secrets "
-        "masked; change them on the Integrations page), test NAME, replay NAME --from SEQ",
+        "masked; change them on the Integrations page), test NAME, replay NAME --from SEQ, "
+        "recorders-test NAME (a recorder action's alarm and clear, or a camera's snapshot)",
     )
-    network.add_argument("name", nargs="?", help="a destination: mqtt, webhook")
+    network.add_argument(
+        "name", nargs="?", help="a destination (mqtt, webhook), or a recorder action or camera"
+    )
     network.add_argument("--from", dest="from_seq", type=int, help="replay from this seq")
     network.add_argument(
         "--network-dir", type=Path, help="the network process's own files (default: the data dir)"

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="SIA DC-09 settings (a JSON document: the receiver's accounts, keys and "
         "zone mapping, the sender's receiving centres; docs/integrations.md); unset: no SIA",
     )
+    recorders_file: Path | None = Field(
+        default=None,
+        description="network actions, cameras and what each input's alarm sets going (a JSON "
+        "document: docs/recorders.md); unset: no recorder actions or snapshots",
+    )
     # -- e-mail (app/network/mail.py; docs/integrations.md) --------------------------
     smtp_url: SecretStr | None = Field(
         default=None,

@@ -18,113 +18,37 @@ from __future__ import annotations
 from typing import (
     Annotated,
     Any,
-    ClassVar,
-    Generic,
     Literal,
     Self,
-    TypeVar,
     get_args,
 )
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
 
-from app.config import MAX_MS, MAX_VIRTUAL_INPUTS, MIN_MS, Config
-from app.overrides import MAX_S, MIN_S
-from app.text import Name, Text, check_name
-
-R = TypeVar("R")  # a reply's type
-R_co = TypeVar("R_co", covariant=True)
-
-
-def _whole(low: int, high: int | None = None) -> BeforeValidator:
-    """A JSON whole number from ``low`` (to ``high``), with one message for any miss."""
-    span = f"from {low} to {high}" if high is not None else f"of {low} or more"
-
-    def check(value: object) -> object:
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            raise ValueError(f"must be a whole number {span}")
-        return value
-
-    return BeforeValidator(check)
-
-
-#: an input's or output's number, 1-based (the board says how many there are)
-Number = Annotated[int, Field(ge=1), _whole(1)]
-#: a manual start's duration in milliseconds (app.config's limits)
-DurationMs = Annotated[int, Field(ge=MIN_MS, le=MAX_MS), _whole(MIN_MS, MAX_MS)]
-#: how long an override lasts, in seconds (app/overrides.py's limits)
-OverrideS = Annotated[int, Field(ge=MIN_S, le=MAX_S), _whole(MIN_S, MAX_S)]
-#: who asks: a user's name or ``token:NAME`` (app.text's rules for names)
-Who = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_name)]
-#: a fault's code, e.g. ``eventlog-corrupt``
-FAULT_CODE = r"^[a-z0-9-]{1,40}$"
-FaultCode = Annotated[str, Field(pattern=FAULT_CODE)]
-SimAction = Literal["close", "open", "press", "release"]
-SecurityState = Literal[
-    "setup",
-    "setup-failed",
-    "login",
-    "login-failed",
-    "login-throttled",
-    "logout",
-    "password-changed",
-    "password-change-failed",
-    "password-reset",
-    "user-added",
-    "user-changed",
-    "user-removed",
-    "token-created",
-    "token-revoked",
-    "integrations-changed",
-]
-SECURITY_STATES = frozenset(get_args(SecurityState))
-MAX_DETAIL = 8
-DetailText = Annotated[Text, Field(max_length=120)]
-
-
-class Changed(BaseModel):
-    """The reply of a command that may change nothing (and then logs nothing)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    changed: bool
-
-
-class Command(BaseModel, Generic[R_co]):
-    """One request on the io socket; ``R_co`` is its reply's type."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    cmd: ClassVar[str]
-    reply: ClassVar[TypeAdapter[Any]]
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        for base in cls.__mro__:
-            meta = getattr(base, "__pydantic_generic_metadata__", None)
-            if meta and meta["origin"] is Command and meta["args"]:
-                cls.reply = TypeAdapter(meta["args"][0])
-                return
-
-    def arguments(self) -> dict[str, Any]:
-        """The request's arguments as they go on the wire (no ``cmd``, no deadline)."""
-        return self.model_dump(mode="json")
-
-
-_USER = Field(default="local", description="who asks, for the log")
+from app.config import MAX_VIRTUAL_INPUTS, Config
+from app.io.command_base import (
+    _USER,
+    MAX_DETAIL,
+    DetailText,
+    DurationMs,
+    FaultCode,
+    Number,
+    OverrideS,
+    SimAction,
+    Who,
+    _whole,
+)
+from app.io.command_base import FAULT_CODE as FAULT_CODE  # re-exported
+from app.io.command_base import SECURITY_STATES as SECURITY_STATES  # re-exported
+from app.io.command_base import Changed as Changed  # re-exported
+from app.io.command_base import Command as Command  # re-exported
+from app.io.command_base import R as R  # re-exported
+from app.io.command_base import SecurityState as SecurityState  # re-exported
+from app.text import Name, Text
 
 
 class GetStatus(Command[dict[str, Any]]):
@@ -386,6 +310,41 @@ class SiaRefused(Command[None]):
     )
 
 
+SHA256 = r"^[0-9a-f]{64}$"
+AnnotationKind = Literal["network-action", "snapshot", "recorders-skipped"]
+ANNOTATION_KINDS = frozenset(get_args(AnnotationKind))
+Pixels = Annotated[int, Field(ge=1, le=20_000), _whole(1, 20_000)]
+
+
+class Annotate(Command[Changed]):
+    """`{"changed": true}` when logged. The network process's result for an event
+    (`event`: its seq): a network action's answer, a snapshot's hash and size, or an
+    alarm skipped as too old. Logged as a `system` row with that state, on the event's
+    channel, with `event` in its detail. At most 30 a second with bursts of 120
+    (`{"changed": false}` beyond: dropped, counted in one `annotations-dropped` row)"""
+
+    cmd = "annotate"
+    event: Annotated[int, Field(ge=1), _whole(1)] = Field(description="the event's seq")
+    what: AnnotationKind
+    name: Name = Field(description="the action's or the camera's name")
+    channel: Name | None = Field(default=None, description="the event's channel")
+    ok: bool
+    summary: Annotated[Text, Field(max_length=300)] = Field(default="", description="the answer")
+    phase: Literal["alarm", "clear"] | None = None
+    attempts: Annotated[int, Field(ge=0, le=100), _whole(0, 100)] = 0
+    elapsed_ms: UtcUs = 0
+    ref: Annotated[Text, Field(max_length=120)] | None = Field(
+        default=None, description="an id the recorder gave (Frigate or ZoneMinder event)"
+    )
+    link: Annotated[Text, Field(max_length=500, pattern=r"^https?://")] | None = None
+    sha256: Annotated[str, Field(pattern=SHA256)] | None = None
+    size: Annotated[int, Field(ge=0, le=50_000_000), _whole(0, 50_000_000)] | None = None
+    width: Pixels | None = None
+    height: Pixels | None = None
+    offset_s: Annotated[float, Field(ge=0, le=3600)] | None = None
+    taken_utc_us: UtcUs | None = Field(default=None, description="when a snapshot arrived")
+
+
 class Subscribe(Command[None]):
     """`{"ok": true}`, then one `{"event": {...}}` line per event"""
 
@@ -418,6 +377,7 @@ COMMANDS: dict[str, type[Command[Any]]] = {
         WalkTestEnd,
         NetworkFault,
         SiaRefused,
+        Annotate,
         Subscribe,
     )
 }

@@ -14,6 +14,7 @@ owns its files.
 ``security``       the web process's user (access events, the audit log)
 ``network-fault``  the network process's user (its faults, a silent panel)
 ``sia-refused``    the network process's user (frames the receiver refused)
+``annotate``       the network process's user (recorders' results, #20)
 ``signal``         the network or web process's user (virtual inputs)
 =================  ====================================================
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.io.commands import NetworkFault, SecurityEvent, SiaRefused, Signal
+from app.io.commands import Annotate, NetworkFault, SecurityEvent, SiaRefused, Signal
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
@@ -81,5 +82,6 @@ def peer_rules(web_dir: Path, network_dir: Path, **how: Any) -> dict[str, PeerRu
         SecurityEvent.cmd: web,
         NetworkFault.cmd: network,
         SiaRefused.cmd: network,
+        Annotate.cmd: network,
         Signal.cmd: either,
     }

@@ -36,10 +36,12 @@ from app.eventlog.retention import RetentionPolicy
 from app.eventlog.startup import prepare_database
 from app.eventlog.writer import EventWriter
 from app.events import Cause, Event, EventStamper, Kind
+from app.io.annotate import Annotations
 from app.io.audit import Refusals, command_refused_event, sia_refused_event
 from app.io.chaincheck import ChainCheck
 from app.io.claim import Claimed, claim_relays
 from app.io.commands import (
+    Annotate,
     BypassInput,
     Changed,
     ClearFault,
@@ -311,6 +313,7 @@ class IoProcess:
             ),
             WalkTestEnd.cmd: self._end_walk_test,
             NetworkFault.cmd: self._network_fault,
+            Annotate.cmd: Annotations(self.stamper, self.writer.submit).handle,  # annotate.py
             SiaRefused.cmd: lambda c: self.writer.submit(sia_refused_event(self.stamper, c)),
         }
 

@@ -61,6 +61,7 @@ class NetworkStatus(BaseModel):
     stream_error: str | None
     destinations: list[DestinationStatus]
     sia: SiaStatus | None = None  # None: SIA DC-09 is off
+    recorders: dict[str, Any] | None = None  # None: no recorders file (docs/recorders.md)
 
 
 class NetworkClient:
@@ -107,6 +108,11 @@ class NetworkClient:
 
     def test(self, name: str) -> None:
         self.request("test", name=name)
+
+    def recorders_test(self, name: str) -> dict[str, Any]:
+        """Test a recorder action (its alarm, then its clear) or a camera; what it answered."""
+        result: dict[str, Any] = self.request("recorders-test", name=name)
+        return result
 
     def replay(self, name: str, from_seq: int) -> int:
         """Send ``name`` every event from ``from_seq`` on again; the new cursor."""

@@ -24,6 +24,7 @@ from typing import Any
 from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
+from app.network.actions.runner import recorders_runner
 from app.network.apprise_dest import apprise_destination
 from app.network.checks import check, secret
 from app.network.delivery import DeliveryLoop, describe
@@ -119,6 +120,9 @@ class NetworkProcess:
                 backlog_fault_s=settings.backlog_fault_s,
             )
 
+        # recorders (app/network/actions/runner.py): a wrong file stops this process only
+        args = (settings, self.outbox, self.source, io, report_fault, self.device_id)
+        self.recorders = await recorders_runner(*args)
         # the environment's destinations, then the stored settings' (app.network.reload)
         self.fleet = Fleet(make_loop, report_fault, io)
         for destination in destinations(settings, self.device_id, io, sia):
@@ -143,6 +147,8 @@ class NetworkProcess:
         finally:
             os.umask(old)
         tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
+        if self.recorders is not None:
+            tasks.append(asyncio.create_task(self.recorders.run(), name="recorders"))
         if sia is not None and self.sia_receiver is not None:  # panels in: virtual inputs
             receiving = run_receiver(sia, io, stop, receiver=self.sia_receiver)
             tasks.append(asyncio.create_task(receiving, name="sia-receiver"))
@@ -220,10 +226,15 @@ class NetworkProcess:
                 "stream_error": self.source.stream_error,
                 "destinations": [await loop.status() for loop in self.loops.values()],
                 "sia": self._sia_status(),
+                "recorders": None if self.recorders is None else self.recorders.status(),
             }
         if cmd == "test":
             await self._loop(request).send_test()
             return None
+        if cmd == "recorders-test":  # an action's or a camera's test (docs/recorders.md)
+            if self.recorders is None:
+                raise ValueError("no recorders are configured (ALARMBRIDGE_RECORDERS_FILE)")
+            return await self.recorders.test(str(request.get("name")))
         if cmd == "replay":
             loop = self._loop(request)
             from_seq = request.get("from_seq")

@@ -18,6 +18,21 @@ _CAUSES = {
 }
 
 
+_ANNOTATIONS = ("network-action", "snapshot", "recorders-skipped")  # docs/recorders.md
+
+
+def _annotation(name: str, state: str, detail: dict[str, Any]) -> str:
+    """
+    >>> _annotation("NVR", "network-action", {"event": 7, "ok": True, "summary": "OK"})
+    'for event 7: NVR done: OK'
+    >>> _annotation("Gate", "snapshot", {"event": 7, "ok": False, "summary": "HTTP 401"})
+    'for event 7: Gate failed: HTTP 401'
+    """
+    result = "skipped" if state == "recorders-skipped" else "done" if detail.get("ok") else "failed"
+    said = str(detail.get("summary") or "")
+    return f"for event {detail['event']}: {name} {result}" + (f": {said}" if said else "")
+
+
 def _local(iso: str, tz: tzinfo) -> str:
     return local_text(parse_moment(iso, tz), tz)
 
@@ -62,6 +77,8 @@ def summary(event: dict[str, Any], tz: tzinfo) -> str:
             text += (" " if text else "") + f"from {detail['address']}"
     elif kind == "config" and state == "changed":
         text = change_summary(detail, event.get("source"))
+    elif kind == "system" and state in _ANNOTATIONS and "event" in detail:
+        text = _annotation(event.get("source") or "", state, detail)
     elif kind == "output" and state == "idle" and "pulses" in detail:
         n = detail["pulses"]
         text = f"after {n} pulse{'' if n == 1 else 's'}"

@@ -64,6 +64,7 @@ def test_each_command_has_its_model_and_keeps_its_wire_names() -> None:
         "walk-test-end",
         "network-fault",
         "sia-refused",
+        "annotate",
         "subscribe",
     }
     start = StartOutput(output=3, duration_ms=5000, user="ann")

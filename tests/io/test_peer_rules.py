@@ -1,5 +1,5 @@
-"""Who may send the network side's commands on the io socket (#21): ``network-fault``
-and ``sia-refused`` only from the network process's user, ``signal`` from the
+"""Who may send the network side's commands on the io socket (#21): ``network-fault``,
+``sia-refused`` and ``annotate`` (#20) only from the network process's user, ``signal`` from the
 network or web process's user, ``security`` from the web process's user, and all of
 them from the io process's own user. A refusal is a clear error and a
 ``command-refused`` security row (one per user, command and minute).
@@ -43,6 +43,7 @@ def test_each_restricted_command_takes_only_its_senders() -> None:
         "security": [IO_UID, WEB_UID],
         "network-fault": [IO_UID, NET_UID],
         "sia-refused": [IO_UID, NET_UID],
+        "annotate": [IO_UID, NET_UID],
         "signal": [IO_UID, WEB_UID, NET_UID],
     }
     assert not any(rule.allows(None) for rule in rules.values())  # an unknown peer
@@ -51,7 +52,7 @@ def test_each_restricted_command_takes_only_its_senders() -> None:
     )
     # a directory that is not there (yet): only the io process's own user
     missing = peer_rules(WEB, NET, own_uid=IO_UID, owner_of=lambda _: None)
-    assert [r.allows(NET_UID) for r in missing.values()] == [False] * 4
+    assert [r.allows(NET_UID) for r in missing.values()] == [False] * 5
     assert all(r.allows(IO_UID) for r in missing.values())
 
 
@@ -145,6 +146,7 @@ COMMANDS: list[dict[str, Any]] = [
         "last_utc_us": 0,
     },
     {"cmd": "security", "state": "login", "user": "forged"},
+    {"cmd": "annotate", "event": 1, "what": "snapshot", "name": "forged", "ok": True},
 ]
 
 
@@ -208,7 +210,7 @@ def _io(where: Path, owned_by_other: str | None) -> IoProcess:
     ("owned", "accepted"),
     [
         (None, set()),
-        ("network_dir", {"network-fault", "signal", "sia-refused"}),
+        ("network_dir", {"network-fault", "signal", "sia-refused", "annotate"}),
         ("web_dir", {"signal", "security"}),
     ],
 )

@@ -97,6 +97,8 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/events/export"): VIEWER,
     ("GET", "/api/v1/events/histogram"): VIEWER,
     ("GET", "/api/v1/events/stream"): VIEWER,
+    ("GET", "/api/v1/events/{seq}/annotations"): VIEWER,
+    ("GET", "/api/v1/evidence/{sha256}.jpg"): VIEWER,
     # the network process's destinations: everyone reads, an admin tests and replays
     ("GET", "/api/v1/integrations"): VIEWER,
     ("POST", "/api/v1/integrations/{name}/test"): ADMIN,
@@ -116,7 +118,14 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
 }
 
 #: what each path parameter is filled with: things that exist, or harmlessly do not
-PATH_VALUES = {"n": "1", "name": "nope", "token_id": "999999", "code": "nope"}
+PATH_VALUES = {
+    "n": "1",
+    "name": "nope",
+    "token_id": "999999",
+    "code": "nope",
+    "seq": "1",
+    "sha256": "0" * 64,
+}
 
 #: routes that end the caller's session: a session caller gets a fresh one for them
 ENDS_SESSION = {("POST", "/api/v1/logout")}

@@ -6,7 +6,7 @@ vendor), :mod:`.wire` turns one phase of one action into the exact request the
 vendor documents, and :mod:`.send` sends it with authentication, a timeout and
 retries, returning an :class:`~.send.ActionResult` for the event log.
 
-Status: the configuration, the requests and the sending are built and tested
-against in-test peers that check each documented request; the delivery process
-does not start them yet (no linkage in the io configuration, no UI).
+:mod:`.linkage` is the recorders document (actions, cameras, and which input's
+alarm sets which going) and :mod:`.runner` runs it in the network process, writing
+each result back into the log through io's ``annotate`` (docs/recorders.md).
 """

@@ -5,6 +5,6 @@
 stream; :mod:`.store` keeps the images named by their SHA-256, with a size quota
 and a retention time.
 
-Status: built and tested against real peers (an HTTP server with Digest auth, a
-GStreamer RTSP server); the delivery process does not start grabs yet.
+The network process grabs them on alarms (app/network/actions/runner.py); the
+web process serves them by hash (app/web/evidence.py).
 """

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.network.actions.model import Auth
-from app.network.actions.send import http_auth
+from app.network.actions.send import http_auth, tls_context
 from app.network.evidence.jpeg import NotAJpegError, inspect_jpeg
 
 
@@ -94,7 +94,9 @@ async def grab(source: HttpSnapshot | RtspSnapshot) -> Snapshot:
 async def _grab_http(source: HttpSnapshot) -> bytes:
     try:
         async with httpx.AsyncClient(
-            auth=http_auth(source.auth), timeout=source.timeout_s, verify=source.verify_tls
+            auth=http_auth(source.auth),
+            timeout=source.timeout_s,
+            verify=tls_context(source.verify_tls),
         ) as client:
             response = await client.get(source.url)
     except httpx.TimeoutException:

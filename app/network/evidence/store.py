@@ -46,7 +46,9 @@ class EvidenceStore:
         name = f"{digest[:2]}/{digest}.jpg"
         path = self.root / name
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
+            if not path.parent.is_dir():  # group-readable: the web process serves the images
+                path.parent.mkdir(exist_ok=True)
+                path.parent.chmod(0o750)
             tmp = path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
             try:

@@ -4,6 +4,7 @@ needs at least the viewer role; writes name the role they need (security.py)."""
 from fastapi import APIRouter, Depends
 
 from app.auth.store import Role
+from app.web import evidence
 from app.web.api import (
     actions,
     auth,
@@ -34,6 +35,7 @@ for module in (
     integrations,
     netsettings,
     virtual,
+    evidence,  # an event's annotations and snapshots (#20)
 ):
     protected.include_router(module.router)
 protected.include_router(auth.router)
