@@ -5,10 +5,7 @@ unsaved changes are noticed; a stored secret comes back masked."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +14,15 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Appliance, shot
 from tests.browser.test_integrations import until
+from tests.browser.webhook_peer import Posts, webhook_receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
-def hooks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            got.append({"headers": dict(self.headers), **json.loads(body)})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
+def hooks() -> Iterator[Posts]:
+    with webhook_receiver() as posts:
+        yield posts
 
 
 @pytest.fixture
