@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 
 from app.auth.store import Role
 from app.io.commands import Simulate
-from tests.actions.peer import Peer
+from tests.actions.peer import Peer, Reply
 from tests.io.conftest import IoProc
 from tests.network.conftest import NetworkProc, bearer, wait_until
 from tests.recorders.conftest import (
     DIGEST,
+    ISAPI_OK,
     PICTURE,
     START,
     STOP,
@@ -59,6 +60,12 @@ def recorders(io: IoProc, nvr: Peer, **link: Any) -> dict[str, Any]:
     }
 
 
+def cursor(network: NetworkProc) -> int:
+    """The recorders' durable cursor (-1: no runner)."""
+    status = network.status().recorders
+    return -1 if status is None else int(status["cursor"])
+
+
 def settings_with(section: dict[str, Any]) -> dict[str, Any]:
     return {"mqtt": {}, "webhooks": [], "mail": {}, "apprise": {}, "sia": {}, "recorders": section}
 
@@ -95,12 +102,7 @@ def test_recorders_set_through_the_api_run_on_an_alarm_without_a_restart(
     assert rows["network-action"].detail and rows["network-action"].detail["ok"] is True
     assert rows["snapshot"].detail and rows["snapshot"].detail["ok"] is True
     assert network.proc is not None and network.proc.pid == pid  # not restarted
-
-    def cursor() -> int:
-        status = network.status().recorders
-        return -1 if status is None else int(status["cursor"])
-
-    wait_until(lambda: cursor() >= seq, 20, "the cursor past the alarm")
+    wait_until(lambda: cursor(network) >= seq, 20, "the cursor past the alarm")
 
     # the page's document sent back (masked, lists reordered, the camera dropped from
     # the link): the passwords are kept, the runner restarts on its cursor, and the
@@ -239,3 +241,36 @@ def test_the_file_wins_shown_read_only_and_a_stored_section_is_refused(
         wait_until(lambda: seen(nvr, "PUT", START), 20, "the file's NVR told to record")
     finally:
         from_file.close()
+
+
+def test_a_change_while_a_request_is_in_flight_sends_it_again_from_the_cursor(
+    io_proc: IoProc, network: NetworkProc, web: TestClient, tokens: dict[Role, str], nvr: Peer
+) -> None:
+    """The runner is replaced while the NVR has not answered yet: the old request is
+    cancelled, the cursor had not moved past the alarm, so the new runner sends it
+    again (at least once) and its answer is logged."""
+    admin = bearer(tokens[Role.ADMIN])
+    nvr.answer(
+        "PUT",
+        START,
+        Reply(200, ISAPI_OK, "application/xml", delay_s=6),
+        Reply(200, ISAPI_OK, "application/xml"),
+    )
+    network.start()
+    section = recorders(io_proc, nvr, cameras=[])
+    section["actions"][0]["timeout_s"] = 20
+    assert web.put(SETTINGS, headers=admin, json=settings_with(section)).status_code == 200
+    io_proc.client.send(Simulate(action="close", input=1))
+    wait_until(lambda: seen(nvr, "PUT", START), 20, "the NVR asked (it answers in 6 s)")
+    seq = the_alarm(io_proc)
+    assert cursor(network) < seq
+
+    section["actions"][0]["retries"] = 3  # any change restarts the runner
+    reply = web.put(SETTINGS, headers=admin, json=settings_with(section))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["applied"]["changed"] == ["recorders"]
+    wait_until(lambda: len(seen(nvr, "PUT", START)) >= 2, 20, "the request sent again")
+    wait_until(lambda: annotations_in(io_proc, seq), 20, "the answer logged")
+    (row,) = [e for e in annotations_in(io_proc, seq) if e.state == "network-action"]
+    assert row.detail and row.detail["ok"] is True and row.detail["phase"] == "alarm"
+    wait_until(lambda: cursor(network) >= seq, 20, "the cursor past it")
