@@ -140,7 +140,7 @@ def test_stored_with_its_passwords_in_the_network_processs_own_file(tmp_path: Pa
 
 
 def test_an_older_document_without_the_section_loads_empty() -> None:
-    old = {"mqtt": {}, "webhooks": [], "mail": {}, "apprise": {}, "sia": {}}
+    old: dict[str, Any] = {"mqtt": {}, "webhooks": [], "mail": {}, "apprise": {}, "sia": {}}
     loaded = NetSettings.model_validate(old)
     assert loaded.recorders.actions == [] and loaded.recorders.links == {}
 
