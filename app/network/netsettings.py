@@ -8,11 +8,12 @@ is a JSON number, and every error names its field (``mqtt.url``,
 recorders) is one more field with a default, so older documents load unchanged.
 
 **Secrets** (the MQTT and mail passwords, webhook secrets, the Apprise URL, the SIA
-keys) never leave the network process in clear: :func:`masked` replaces each set
-one with :data:`MASK`, and :func:`unmask` puts the stored value back where a
-document sent in still has the marker (a save from the page, an import onto the
-same appliance). A marker with no stored value behind it is an error naming the
-field (an export imported onto another appliance: type the secret there).
+keys, the recorders' passwords: app.network.netrecorders) never leave the network
+process in clear: :func:`masked` replaces each set one with :data:`MASK`, and
+:func:`unmask` puts the stored value back where a document sent in still has the
+marker (a save from the page, an import onto the same appliance). A marker with no
+stored value behind it is an error naming the field (an export imported onto another
+appliance: type the secret there).
 """
 
 from __future__ import annotations

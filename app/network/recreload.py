@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.io.protocol import Client
-from app.network.actions.linkage import RecordersConfig, RecordersConfigError, load_recorders
+from app.network.actions.linkage import RecordersConfig, load_recorders
 from app.network.actions.runner import (
     FAULT,
     NAME,
@@ -89,9 +89,12 @@ class Recorders:
         if configures_anything(stored):
             inputs = await input_names(self.io)
             self.problems = [] if inputs is None else input_problems(stored, inputs)
+            try:
+                await self._start(stored)
+            except (OSError, ValueError) as exc:  # e.g. the evidence directory
+                self.problems.append({"field": "recorders", "message": f"cannot start: {exc}"})
             for problem in self.problems:
                 log.error("stored recorders settings: %s: %s", problem["field"], problem["message"])
-            await self._start(stored)
 
     async def check(self, config: RecordersConfig) -> list[dict[str, str]]:
         """The problems of a stored section sent in (its links' input names)."""
@@ -112,8 +115,8 @@ class Recorders:
                 return
             try:
                 await self._start(config)
-            except (RecordersConfigError, OSError, ValueError) as exc:  # e.g. the evidence dir
-                self.problems = [{"field": "recorders", "message": str(exc)}]
+            except (OSError, ValueError) as exc:  # e.g. the evidence directory
+                self.problems = [{"field": "recorders", "message": f"cannot start: {exc}"}]
                 log.error("recorders: cannot start: %s", exc)
                 return
             if old is not None and self.runner is not None:

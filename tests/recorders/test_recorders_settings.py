@@ -133,6 +133,14 @@ def test_recorders_set_through_the_api_run_on_an_alarm_without_a_restart(
     ]
     assert not [t for t in texts if PASSWORD in t]
 
+    # the export imported onto the same appliance: the masked passwords keep theirs
+    exported = web.get("/api/v1/config", headers=admin).json()
+    assert exported["network"]["recorders"]["actions"][1]["auth"]["password"] == MASK
+    imported = web.put("/api/v1/config", headers=admin, json=exported)
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["network_applied"] is True
+    assert web.post("/api/v1/integrations/recorders/NVR CH3/test", headers=admin).is_success
+
     # emptied: the runner stops and the status says so
     emptied = web.put(SETTINGS, headers=admin, json=settings_with({}))
     assert emptied.status_code == 200
