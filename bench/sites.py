@@ -8,6 +8,15 @@ under load drained in order with nothing lost (issue #18, "Many sites").
 Not part of ``make bench`` (it starts 2N processes). It writes
 ``bench/results/sites.json``; docs/integrations.md quotes the figures.
 
+On a small machine: the sites start one after the other (a site's io process must
+answer and its network process must have connected before the next one starts, with
+``--stagger-s`` between them), so their imports never all compete for the CPU at
+once; each io process runs without its chain check and the web process. After the
+first site is up, its memory (the io and network processes' resident sets) times N
+is checked against what the machine has available: the bench stops with a sentence
+rather than push the machine into swap or the OOM killer. The result records the
+memory of all sites and the machine's 1-minute load when the bench began.
+
 Latency: an input edge's ``mono_ns`` (the engine stamps the edge; every input's
 response time is 0, so that is the pin edge) to the moment the bench's own MQTT
 subscriber (aiomqtt, QoS 1, in this process) receives the event, on the same
@@ -42,7 +51,7 @@ from app.eventlog.queries import events_after
 from app.io.commands import GetConfig, SetConfig, Simulate
 from app.io.protocol import Client, ControlError
 from app.network.client import NetworkClient, NetworkError
-from bench.common import REPO, free_port, summary, write_json
+from bench.common import REPO, free_port, rss_bytes, summary, write_json
 from bench.procs import CLI, Proc, bench_config, wait_io
 
 
@@ -122,9 +131,51 @@ class Site:
         finally:
             engine.dispose()
 
+    def rss(self) -> tuple[int, int]:
+        """The io and network processes' resident sets (bytes)."""
+        found = []
+        for proc in (self.io, self.network):
+            try:
+                found.append(rss_bytes(proc.pid) if proc.alive() else 0)
+            except OSError:
+                found.append(0)
+        return found[0], found[1]
+
     def stop(self) -> None:
         self.network.stop()
         self.io.stop()
+
+
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (what can be used without swapping)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory(sites: list[Site]) -> dict[str, Any]:
+    sets = [site.rss() for site in sites]
+    mib = 1024 * 1024
+    return {
+        "io_rss_mib_mean": round(sum(io for io, _ in sets) / len(sets) / mib, 1),
+        "network_rss_mib_mean": round(sum(net for _, net in sets) / len(sets) / mib, 1),
+        "total_rss_mib": round(sum(io + net for io, net in sets) / mib, 1),
+        "available_mib": round(available_bytes() / mib),
+    }
+
+
+def check_room(first: Site, sites_n: int, available: int) -> None:
+    """Stop before starting N sites the machine has no memory for."""
+    io, net = first.rss()
+    need = (io + net) * sites_n * 1.25  # room for growth under load
+    if need > available * 0.8:
+        mib = 1024 * 1024
+        raise SystemExit(
+            f"{sites_n} sites need about {need / mib:.0f} MiB ({(io + net) / mib:.0f} MiB each, "
+            f"plus a quarter), and {available / mib:.0f} MiB is available: "
+            f"run fewer with --sites {max(1, int(available * 0.8 / ((io + net) * 1.25)))}"
+        )
 
 
 class Subscriber:
@@ -158,17 +209,28 @@ class Subscriber:
         return {p["key"] for _, p in list(self.received)}
 
 
-def run(sites_n: int, outage_s: float, edges: int, results: Path) -> dict[str, Any]:
+def run(
+    sites_n: int, outage_s: float, edges: int, results: Path, stagger_s: float = 0.0
+) -> dict[str, Any]:
+    load_1min = os.getloadavg()[0]
+    available = available_bytes()
     root = Path(tempfile.mkdtemp(prefix="bench-sites-", dir=REPO / "test-artifacts"))
     broker = Broker(root)
     broker.start()
     url = f"mqtt://127.0.0.1:{broker.port}"
-    sites = [Site(n, root, url) for n in range(1, sites_n + 1)]
+    sites: list[Site] = []  # those started (or starting): the ones to stop
     started = time.monotonic()
     try:
-        for site in sites:
+        for n in range(1, sites_n + 1):
+            site = Site(n, root, url)
+            sites.append(site)
             site.start()
+            if n == 1:
+                check_room(site, sites_n, available)
+            print(f"site {site.n} up after {time.monotonic() - started:.1f} s", file=sys.stderr)
+            time.sleep(stagger_s)
         startup_s = time.monotonic() - started
+        rss = memory(sites)
         sub = Subscriber(broker.port)
         # 1. idle latency, one edge at a time round the sites
         for i in range(edges):
@@ -218,6 +280,10 @@ def run(sites_n: int, outage_s: float, edges: int, results: Path) -> dict[str, A
         result = {
             "sites": sites_n,
             "startup_s": round(startup_s, 1),
+            "memory": rss,
+            "memory_after_outage": memory(sites),
+            "available_mib_before": round(available / 1024 / 1024),
+            "load_1min_at_start": round(load_1min, 2),
             "edge_to_subscriber_ms": summary(latencies),
             "outage_s": outage_s,
             "outage_events": len(wanted),
@@ -242,9 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage-s", type=float, default=60.0)
     parser.add_argument("--edges", type=int, default=500, help="idle edges for the latency")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "sites.json")
+    parser.add_argument("--stagger-s", type=float, default=0.0, help="a pause between sites")
     args = parser.parse_args(argv)
+    if args.sites < 1:
+        parser.error("--sites must be 1 or more")
     (REPO / "test-artifacts").mkdir(exist_ok=True)
-    result = run(args.sites, args.outage_s, args.edges, args.results)
+    result = run(args.sites, args.outage_s, args.edges, args.results, args.stagger_s)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0 if result["lost"] == 0 and result["in_order"] else 1

@@ -46,6 +46,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.eventlog.buffer import EventBuffer, Gap, Item, Own, Sync
+from app.eventlog.commitstats import CommitStats
 from app.eventlog.migration import EVENTLOG_CHANNEL
 from app.eventlog.retention import RetentionPolicy, evict_by_policy, eviction_event
 from app.eventlog.rows import event_to_row, insert_chained, replace_latches
@@ -109,6 +110,7 @@ class EventWriter:
         self._retention = RetentionPolicy() if retention is None else retention
         self._retention_s = retention_interval_s
         self._buffer = EventBuffer(limit=buffer_limit, max_batch=max_batch)
+        self.commits = CommitStats()  # recorded by the writer thread, read by anyone
         self._lock = threading.Lock()
         self._fault: tuple[str, str] | None = None  # guarded by _lock
         self._latches: tuple[list[str], int, str | None] | None = None  # guarded by _lock
@@ -267,6 +269,7 @@ class EventWriter:
         may_make_room = may_checkpoint = True
         while True:
             attempt = self._buffer.begin_attempt()
+            started = time.perf_counter()
             try:
                 connection = self._db.get()
                 if self._keeper is not None:  # numbers are reserved before they are used
@@ -283,6 +286,7 @@ class EventWriter:
                             self._latches = None
                 if self._keeper is not None and committed:
                     self._mark(committed[-1].seq, chained)
+                self.commits.record(time.perf_counter() - started, len(committed))
                 return committed
             except Exception as exc:
                 code, message = classify(exc)

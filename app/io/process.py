@@ -357,6 +357,7 @@ class IoProcess:
                 "fault": self.writer.fault,
                 "pending": self.writer.pending,
                 "dropped": self.writer.dropped,
+                "commits": self.writer.commits.snapshot.to_json(),  # app/eventlog/commitstats
             },
         )
         return status

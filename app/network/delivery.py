@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.network.destination import Delivery, DeliveryError, Destination
-from app.network.outbox import Outbox
+from app.network.outbox import Cursor, Outbox
 from app.network.source import EventSource
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,18 @@ class DeliveryLoop:
         self._generation = 0  # bumped by replay: a batch in flight must not move the cursor
         self._wake = asyncio.Event()
         self._seq = 0
+        self.started = False  # whether the loop has its cursor (it may wait for the log)
         self._faults: dict[str, tuple[bool, str]] = {}
 
     def key(self, seq: int) -> str:
         return f"{self.device_id}-{seq}"
 
     async def run(self) -> None:
-        start_at = await self._log_end()
-        self._seq = self.outbox.cursor(self.name, start_at=start_at).seq
+        cursor = self.outbox.find(self.name)
+        if cursor is None:  # new here: at the log's end, like every new destination
+            cursor = self.outbox.cursor(self.name, start_at=await self.source.start_point())
+        self._seq = cursor.seq
+        self.started = True
         delays = backoff_delays()
         while True:
             generation = self._generation
@@ -141,16 +145,6 @@ class DeliveryLoop:
             self.state.next_attempt_mono = None
             delays = backoff_delays()
 
-    async def _log_end(self) -> int:
-        for delay in backoff_delays(MIN_BACKOFF_S, 5.0):
-            try:
-                return await self.source.newest_seq()
-            except Exception as exc:  # no log yet: the io process has not made it
-                self.outbox.cursor(self.name, start_at=0)
-                log.info("%s: waiting for the event log: %s", self.name, describe(exc))
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
     async def _check_lost(self, first_seq: int) -> bool:
         """The next event read is not the cursor's next seq: a range removed by the
         log's retention (lost: recorded) or a gap in the numbering (seq jumps after an
@@ -184,6 +178,8 @@ class DeliveryLoop:
 
     async def replay(self, from_seq: int) -> int:
         """Send everything from ``from_seq`` on again (events the log still has)."""
+        if not self.started:
+            raise DeliveryError(f"{self.name} is still waiting for the event log: try again soon")
         self._generation += 1
         seq = max(0, from_seq - 1)
         self.outbox.rewind(self.name, seq)
@@ -210,11 +206,16 @@ class DeliveryLoop:
     # -- status and faults ---------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        cursor = self.outbox.cursor(self.name, start_at=self._seq)
-        try:
-            backlog, first = await self.source.backlog(cursor.seq)
-        except Exception:
-            backlog, first = -1, None
+        # Never makes the cursor: a loop still looking for the log's end shows 0
+        # (a cursor made here at 0 would send the whole log: the start-up race).
+        cursor = self.outbox.find(self.name) if self.started else None
+        if cursor is None:
+            waiting = "starting: waiting to read where the event log ends"
+            cursor = Cursor(self.name, 0, None, None, waiting, None, None, None, 0)
+        backlog, first = -1, None
+        if self.started:
+            with contextlib.suppress(Exception):
+                backlog, first = await self.source.backlog(cursor.seq)
         connected = getattr(self.destination, "connected", None)
         if connected is None:
             connected = cursor.error is None
@@ -240,6 +241,7 @@ class DeliveryLoop:
                 else {"from": cursor.lost_from, "to": cursor.lost_to, "total": cursor.lost_total}
             ),
             "last_test": self.state.last_test,
+            "starting": not self.started,
         }
 
     async def watch(self, interval_s: float = 5.0) -> None:
@@ -249,6 +251,8 @@ class DeliveryLoop:
         said = 0.0
         while True:
             await asyncio.sleep(interval_s)
+            if not self.started:
+                continue
             try:
                 backlog, first = await self.source.backlog(self._seq)
             except Exception:
@@ -269,7 +273,8 @@ class DeliveryLoop:
                     await self._say(code, active, message)
 
     def _last_error(self) -> str | None:
-        return self.outbox.cursor(self.name, start_at=self._seq).error
+        cursor = self.outbox.find(self.name)
+        return None if cursor is None else cursor.error
 
     async def _fault(self, code: str, active: bool, message: str) -> None:
         before = self._faults.get(code)

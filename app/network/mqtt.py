@@ -36,6 +36,7 @@ from app.network.topics import (
     ON,
     discovery,
     event_payload,
+    input_event,
     slug,
     state_updates,
     status_topics,
@@ -236,6 +237,8 @@ class MqttDestination:
             event = delivery.event
             payload = event_payload(delivery.key, event, self.settings.device_id)
             publishes.append(client.publish(f"{self.prefix}/event", payload, qos=1))
+            if happened := input_event(self.prefix, delivery.key, event):
+                publishes.append(client.publish(*happened, qos=1))  # HA's event entity
             for topic, value in state_updates(self.prefix, event, self._faults):
                 publishes.append(client.publish(topic, value, qos=1, retain=True))
         outcomes = await asyncio.gather(*publishes, return_exceptions=True)

@@ -63,19 +63,27 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def cursor(self, name: str, *, start_at: int) -> Cursor:
-        """``name``'s cursor; a new destination starts at ``start_at`` (the log's end:
-        it gets what happens from now on; 'replay' sends older events)."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO cursors (name, seq, created_us) VALUES (?, ?, ?)",
-            (name, start_at, _now_us()),
-        )
+    def find(self, name: str) -> Cursor | None:
+        """``name``'s cursor, None if it has none yet (this never makes one)."""
         row = self._db.execute(
             "SELECT name, seq, delivered_us, delivered_seq, error, error_us, lost_from, "
             "lost_to, lost_total FROM cursors WHERE name = ?",
             (name,),
         ).fetchone()
-        return Cursor(*row)
+        return None if row is None else Cursor(*row)
+
+    def cursor(self, name: str, *, start_at: int) -> Cursor:
+        """``name``'s cursor; a new destination starts at ``start_at`` (the log's end:
+        it gets what happens from now on; 'replay' sends older events). Only the
+        delivery loop makes a cursor, once it knows where to start: a cursor made is
+        kept, whatever ``start_at`` a later call gives."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO cursors (name, seq, created_us) VALUES (?, ?, ?)",
+            (name, start_at, _now_us()),
+        )
+        found = self.find(name)
+        assert found is not None
+        return found
 
     def advance(self, name: str, seq: int, *, delivered_seq: int | None) -> None:
         """The peer took everything up to ``seq`` (``delivered_seq``: the last one it was

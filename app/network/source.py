@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from app.eventlog.database import make_engine
@@ -56,6 +57,7 @@ class EventSource:
         self._changed = asyncio.Condition()
         self.live = False  # whether the io stream is connected now
         self.stream_error: str | None = None
+        self._start: asyncio.Future[int] | None = None
 
     # -- reading --------------------------------------------------------------
 
@@ -106,6 +108,41 @@ class EventSource:
         value: int = await self.read(newest)
         await self._saw(value)
         return value
+
+    async def start_point(self) -> int:
+        """Where a destination new to the outbox starts: the log's newest seq when it
+        starts. Destinations that start together (the process's start) share one read,
+        so they all start alike whichever looks first; one added later (the settings
+        changed) reads the end again. When the log is not made yet (a new appliance
+        whose io process has not created it, or is creating it now): just before its
+        first event, once it is there, as everything it will hold is new. A log that
+        exists but cannot be read now (locked, being recovered) is read again until it
+        can: a failed read never counts as "empty", and never starts anyone at 0."""
+        if self._start is None or self._start.done():
+            self._start = asyncio.ensure_future(self._find_start())
+        return await asyncio.shield(self._start)
+
+    async def _find_start(self) -> int:
+        delay, new_log = 0.5, False
+        while True:
+            problem: Exception | str
+            if await asyncio.to_thread(self.db_path.exists):
+                try:
+                    if not new_log:
+                        return await self.newest_seq()
+                    oldest = await self.oldest_seq()
+                    return 0 if oldest is None else oldest - 1
+                except OperationalError as exc:
+                    if "no such table" in str(exc):  # io is creating it (one transaction)
+                        new_log = True
+                    problem = exc
+                except Exception as exc:  # any other failure: read it again, never guess
+                    problem = exc
+            else:
+                new_log, problem = True, "it is not made yet"
+            log.info("new destinations wait for the event log (%s): %.1f s", problem, delay)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, 2.0 if new_log else 5.0)
 
     async def backlog(self, seq: int) -> tuple[int, Event | None]:
         """How many events are after ``seq``, and the first of them."""

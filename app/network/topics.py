@@ -10,6 +10,8 @@ Topics (``<prefix>`` is ``alarmbridge/<device id>`` unless set; docs/integration
   ``<prefix>/fault/attributes`` (retained JSON);
 * ``<prefix>/event``: one JSON object per log row (not retained), with ``seq`` and
   ``key`` (the idempotency key ``<device id>-<seq>``);
+* ``<prefix>/input/<slug>/event``: each change of that input (not retained), as
+  Home Assistant's MQTT ``event`` entity reads it: ``{"event_type": "alarm", ...}``;
 * commands (only with ``mqtt_commands`` on): ``<prefix>/output/<slug>/set``
   (``ON``: start until stopped, ``OFF``: stop), ``<prefix>/trigger/press``, and
   ``<prefix>/virtual/<slug or v1..v8>/set`` (a virtual input: ``ON`` active, ``OFF``
@@ -28,6 +30,24 @@ from app.events import Event, Kind
 ON, OFF = "ON", "OFF"
 #: binary_sensor device classes per input kind (app.config.InputKind)
 DEVICE_CLASS = {"alarm": "motion", "24h": "safety", "dvr": "motion", "armed-state": None}
+#: Home Assistant ``event`` entity: the event type of each input state in the log
+EVENT_TYPE = {
+    "alarm": "alarm",
+    "alarm-not-armed": "alarm_not_armed",
+    "alarm-bypassed": "alarm_bypassed",
+    "normal": "restore",
+    "armed": "armed",
+    "disarmed": "disarmed",
+}
+#: the event types an input of each kind can fire (HA ignores any other)
+EVENT_TYPES = {
+    "alarm": ["alarm", "alarm_not_armed", "alarm_bypassed", "restore", "armed", "disarmed"],
+    "24h": ["alarm", "alarm_bypassed", "restore"],
+    "dvr": ["alarm", "alarm_bypassed", "restore"],
+    "armed-state": ["armed", "disarmed"],
+}
+#: the event entity's device class (HA knows button, doorbell and motion)
+EVENT_DEVICE_CLASS = {"alarm": "motion", "dvr": "motion"}
 
 
 def slug(name: str) -> str:
@@ -44,6 +64,28 @@ def event_payload(key: str, event: Event, device_id: str) -> bytes:
     return json.dumps(
         {"key": key, "device_id": device_id, **event.to_json()}, separators=(",", ":")
     ).encode()
+
+
+def input_event(prefix: str, key: str, event: Event) -> tuple[str, bytes] | None:
+    """An input's change for its Home Assistant ``event`` entity: ``(topic, payload)``
+    with the ``event_type`` and, as the event's attributes, its key, seq, state, cause,
+    source and time; None for any other row."""
+    if event.kind is not Kind.INPUT or not event.channel:
+        return None
+    event_type = EVENT_TYPE.get(event.state)
+    if event_type is None:
+        return None
+    payload = {
+        "event_type": event_type,
+        "key": key,
+        "seq": event.seq,
+        "state": event.state,
+        "cause": str(event.cause),
+        "source": event.source,
+        "utc_us": event.utc_us,
+    }
+    topic = f"{prefix}/input/{slug(event.channel)}/event"
+    return topic, json.dumps(payload, separators=(",", ":")).encode()
 
 
 def input_on(state: str) -> bool | None:
@@ -118,9 +160,20 @@ def discovery(
             "unique_id": f"{device_id}_input_{s}",
             "state_topic": f"{prefix}/input/{s}/state",
         }
-        if device_class := DEVICE_CLASS.get(str(i.get("kind"))):
+        kind = str(i.get("kind"))
+        if device_class := DEVICE_CLASS.get(kind):
             entity["device_class"] = device_class
         components[f"input_{s}"] = entity
+        happened: dict[str, Any] = {  # for automations: one trigger per alarm
+            "p": "event",
+            "name": f"{i['name']} event",
+            "unique_id": f"{device_id}_input_{s}_event",
+            "state_topic": f"{prefix}/input/{s}/event",
+            "event_types": EVENT_TYPES.get(kind, sorted(set(EVENT_TYPE.values()))),
+        }
+        if device_class := EVENT_DEVICE_CLASS.get(kind):
+            happened["device_class"] = device_class
+        components[f"input_{s}_event"] = happened
     for o in status.get("outputs", []):
         s = slug(o["name"])
         components[f"output_{s}"] = {

@@ -11,7 +11,9 @@ Delivery per destination (backlog, lag, cursor, lost events) comes from the netw
 process's status socket, asked once per scrape with a short timeout; when it does not
 answer, ``alarmbridge_network_up`` is 0 and the delivery metrics are left out.
 
-Not here yet: the writer's commit latency (the io status does not expose it).
+The writer's commit latency and events per commit are histograms the io process's
+writer keeps (app.eventlog.commitstats: fixed buckets, since the io process started)
+and its status carries; they are rendered as Prometheus histograms.
 
 The list of metrics, with their meaning: docs/web.md.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -28,10 +31,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from app.eventlog.commitstats import Histogram
 from app.eventlog.schema import events
 from app.events import Kind
 from app.io.commands import GetStatus
@@ -145,6 +154,31 @@ def _scalars(status: dict[str, Any]) -> Iterator[Metric]:
     )
     dropped.add_metric([], float(writer.get("dropped", 0)))
     yield dropped
+    yield from commit_families(writer.get("commits"))
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == math.inf else repr(bound)
+
+
+def commit_families(commits: Any) -> Iterator[Metric]:
+    """The writer's commits (since the io process started) as two histograms."""
+    if not isinstance(commits, dict):
+        return  # an io process without them (an older version)
+    names = {
+        "seconds": "how long each commit of the event log took (seconds, its fsync included)",
+        "events": "how many events each commit of the event log carried",
+    }
+    for key, doc in names.items():
+        try:
+            histogram = Histogram.from_json(commits[key])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("/metrics: the io status's commit %s: %s", key, exc)
+            continue
+        family = HistogramMetricFamily(f"{PREFIX}_eventlog_commit_{key}", doc)
+        buckets = [(_le(le), float(n)) for le, n in histogram.cumulative()]
+        family.add_metric([], buckets, sum_value=histogram.total)
+        yield family
 
 
 def delivery_families(network: NetworkStatus | None, now_us: int) -> Iterator[Metric]:

@@ -79,8 +79,8 @@ def scenario(io: IoProc, broker: Broker, receiver: Receiver, kills: int, restart
     rng = random.Random(18)
     try:
         network.start()
-        # A new destination starts at the log's end, or at 0 when its first look at the
-        # log failed: let both catch up with the log as it is, and count from there.
+        # New destinations start at the log's end, alike (tests/network/test_start.py);
+        # the io process may still be logging: let both catch up, and count from there.
         db = make_engine(io.data_dir / "alarmbridge.db", read_only=True)
         try:
             start_seq = last_seq(db)

@@ -85,6 +85,7 @@ def test_home_assistant_discovery_is_retained_and_sent_again_on_its_birth(
     assert platforms.count("binary_sensor") == len(status["inputs"]) + 1  # + the fault
     assert platforms.count("switch") == len(status["outputs"])
     assert platforms.count("button") == 1
+    assert platforms.count("event") == len(status["inputs"])  # one per input, for automations
     fault = document["cmps"]["fault"]
     assert fault["device_class"] == "problem"
     assert all(c["name"] and c["unique_id"].startswith(device) for c in document["cmps"].values())
@@ -96,6 +97,44 @@ def test_home_assistant_discovery_is_retained_and_sent_again_on_its_birth(
     broker.publish("homeassistant/status", "online")
     wait_until(lambda: len(sub.on(topic)) > before, what="discovery again after HA's birth")
     assert sub.on(topic)[-1].json() == document
+
+
+def test_each_alarm_and_restore_fires_the_inputs_home_assistant_event(
+    io_proc: IoProc, network: NetworkProc, sub: Subscriber
+) -> None:
+    network.start()
+    device = network.status().device_id
+    topic = f"homeassistant/device/{device}/config"
+    wait_until(lambda: sub.on(topic), what="discovery")
+    status = io_proc.client.request("status")
+    first = status["inputs"][0]
+    name = first["name"]
+    slug = name.lower().replace(" ", "_")
+    entity = sub.on(topic)[-1].json()["cmps"][f"input_{slug}_event"]
+    assert entity["p"] == "event"
+    assert entity["state_topic"] == f"{PREFIX}/input/{slug}/event"
+    assert entity["unique_id"] == f"{device}_input_{slug}_event"
+    assert "restore" in entity["event_types"]
+
+    fired = f"{PREFIX}/input/{slug}/event"
+    for _ in range(2):  # two alarms: two triggers, each with its own key
+        io_proc.client.send(Simulate(action="close", input=1))
+        wait_until(lambda: io_proc.client.request("status")["inputs"][0]["alarm"])
+        io_proc.client.send(Simulate(action="open", input=1))
+        wait_until(lambda: not io_proc.client.request("status")["inputs"][0]["alarm"])
+    wait_until(lambda: len(sub.on(fired)) >= 4, what="four events on the input's event topic")
+    events = [m.json() for m in sub.on(fired)]
+    assert not any(m.retained for m in sub.on(fired))
+    types = [e["event_type"] for e in events]
+    assert types[1::2] == ["restore", "restore"]
+    assert all(t.startswith("alarm") for t in types[0::2])
+    assert set(types) <= set(entity["event_types"])  # HA drops a type it was not told of
+    # the same rows as on <prefix>/event: the same keys, in order
+    logged = {m.json()["key"]: m.json() for m in sub.on(f"{PREFIX}/event")}
+    for e in events:
+        row = logged[e["key"]]
+        assert (row["seq"], row["channel"], row["state"]) == (e["seq"], name, e["state"])
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
 
 
 def test_a_broker_outage_is_drained_in_order_after_reconnect(

@@ -110,3 +110,56 @@ def test_the_io_process_never_loads_the_network_libraries() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def _histogram(samples: Samples, name: str) -> tuple[list[tuple[float, float]], float, float]:
+    buckets = sorted(
+        (float(dict(labels)["le"]), v)
+        for (sample, labels), v in samples.items()
+        if sample == f"{name}_bucket"
+    )
+    return buckets, value(samples, f"{name}_count"), value(samples, f"{name}_sum")
+
+
+def _settled(client: TestClient) -> Samples:
+    """A scrape after which nothing more was committed (two alike in a row)."""
+    last: list[Samples] = []
+
+    def same() -> bool:
+        last.append(scrape(client))
+        keys = ("alarmbridge_last_event_seq", "alarmbridge_eventlog_commit_events_sum")
+        return len(last) > 1 and all(value(last[-1], k) == value(last[-2], k) for k in keys)
+
+    wait_for(same, interval=0.3)
+    return last[-1]
+
+
+def test_the_writers_commit_latency_and_events_per_commit(client: TestClient) -> None:
+    before = _settled(client)
+    in1 = {"input": "IN1", "number": "1", "kind": "alarm"}
+    for closed in (True, False, True, False):
+        response = client.post("/api/v1/simulation/inputs/1", json={"closed": closed})
+        assert response.status_code == 200, response.text
+
+        def shown(closed: bool = closed) -> bool:
+            return value(scrape(client), "alarmbridge_input_alarm", **in1) == closed
+
+        wait_for(shown)
+    after = _settled(client)
+    new_rows = value(after, "alarmbridge_last_event_seq") - value(
+        before, "alarmbridge_last_event_seq"
+    )
+    assert new_rows >= 4  # the input's changes at least, and their outputs
+    seconds, commits, spent = _histogram(after, "alarmbridge_eventlog_commit_seconds")
+    sizes, commits_too, carried = _histogram(after, "alarmbridge_eventlog_commit_events")
+    _, commits_before, _ = _histogram(before, "alarmbridge_eventlog_commit_seconds")
+    _, _, carried_before = _histogram(before, "alarmbridge_eventlog_commit_events")
+    # every row the writer committed since is in exactly one commit, and counted once
+    assert carried - carried_before == new_rows
+    assert 1 <= commits - commits_before <= new_rows
+    assert commits == commits_too
+    for buckets, count in ((seconds, commits), (sizes, commits)):
+        assert buckets[-1] == (float("inf"), count)
+        assert [n for _, n in buckets] == sorted(n for _, n in buckets)
+    assert spent > 0
+    assert seconds[0][0] == 0.0005 and sizes[-2][0] == 500

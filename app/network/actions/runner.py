@@ -137,8 +137,12 @@ class RecordersRunner:
     # -- reading the log ------------------------------------------------------------
 
     async def run(self) -> None:
-        start_at = await self._log_end()
-        seq = self.outbox.cursor(NAME, start_at=start_at).seq
+        # A cursor is made once where to start is known (the log's end, read with the
+        # destinations: app.network.source.start_point); a failed read never starts at 0.
+        found = self.outbox.find(NAME)
+        if found is None:
+            found = self.outbox.cursor(NAME, start_at=await self.source.start_point())
+        seq = found.seq
         self.state.read_seq = self.state.cursor = seq
         workers = [
             asyncio.create_task(self._worker(a.name), name=f"action-{a.name}")
@@ -189,16 +193,6 @@ class RecordersRunner:
             except OSError as exc:
                 log.warning("%s: pruning the evidence: %s", NAME, exc)
             await asyncio.sleep(PRUNE_S)
-
-    async def _log_end(self) -> int:
-        for delay in backoff_delays(0.5, 5.0):
-            try:
-                return await self.source.newest_seq()
-            except Exception as exc:  # no log yet: the io process has not made it
-                self.outbox.cursor(NAME, start_at=0)
-                log.info("%s: waiting for the event log: %s", NAME, describe(exc))
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     async def _check_lost(self, first_seq: int) -> None:
         with contextlib.suppress(Exception):
