@@ -168,7 +168,7 @@ class NetworkProcess:
         finally:
             self.notifier.stopping()
             server.close()
-            await self.recorders.stop("the process stops")
+            await self.recorders.stop("the process stops", clear_fault=False)
             await self.fleet.close()
             self.config.close()
             for task in tasks:

@@ -136,13 +136,15 @@ class Recorders:
         self.runner = runner
         self._task = self.start_task(runner.run(), "recorders")
 
-    async def stop(self, why: str) -> None:
+    async def stop(self, why: str, *, clear_fault: bool = True) -> None:
+        """Stop the runner; its fault is cleared unless the process is stopping (a
+        recorder still failing stays shown until the next start says otherwise)."""
         runner, task = self.runner, self._task
         self.runner = self._task = None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if runner is not None and runner._fault_on:
+        if clear_fault and runner is not None and runner._fault_on:
             with contextlib.suppress(Exception):
                 await self.report_fault(FAULT, False, f"recorders: {why}")
 

@@ -6,6 +6,7 @@ authentication (tests/actions/peer.py)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests.recorders.conftest import (
     START,
     STOP,
     annotations_in,
+    faults,
+    free_port,
     input_name,
     log_events,
     seen,
@@ -282,3 +285,29 @@ def test_a_change_while_a_request_is_in_flight_sends_it_again_from_the_cursor(
     (row,) = [e for e in annotations_in(io_proc, seq) if e.state == "network-action"]
     assert row.detail and row.detail["ok"] is True and row.detail["phase"] == "alarm"
     wait_until(lambda: cursor(network) >= seq, 20, "the cursor past it")
+
+
+def test_fixing_a_failing_recorder_on_the_page_clears_its_fault(
+    io_proc: IoProc, network: NetworkProc, web: TestClient, tokens: dict[Role, str], nvr: Peer
+) -> None:
+    """An action failing three alarms in a row raises recorders-failing; saving the
+    fixed address restarts the runner, clears the fault, and the next alarm gets through."""
+    admin = bearer(tokens[Role.ADMIN])
+    network.start()
+    section = recorders(io_proc, nvr, cameras=[])
+    section["actions"][0]["base_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    section["actions"][0]["retries"] = 0
+    assert web.put(SETTINGS, headers=admin, json=settings_with(section)).status_code == 200
+    for action in ("close", "open", "close", "open", "close"):
+        io_proc.client.send(Simulate(action=action, input=1))
+        time.sleep(0.3)
+    wait_until(lambda: "network:recorders-failing" in faults(io_proc), 30, "the fault")
+    assert faults(io_proc)["network:recorders-failing"].startswith("NVR CH3: could not reach")
+
+    section["actions"][0]["base_url"] = nvr.url
+    assert web.put(SETTINGS, headers=admin, json=settings_with(section)).status_code == 200
+    wait_until(lambda: "network:recorders-failing" not in faults(io_proc), 20, "cleared")
+    io_proc.client.send(Simulate(action="open", input=1))
+    time.sleep(0.3)
+    io_proc.client.send(Simulate(action="close", input=1))
+    wait_until(lambda: seen(nvr, "PUT", START), 20, "the fixed NVR told to record")
