@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.actions.peer import Peer, Reply, running_peer
-from tests.browser.conftest import Appliance, shot
+from tests.browser.conftest import SCREENSHOTS, Appliance
 from tests.recorders.conftest import DIGEST, ISAPI_OK, PICTURE, START, STOP, small_jpeg
 
 PASSWORD = str(DIGEST["password"])
@@ -109,9 +109,11 @@ def test_an_admin_saves_the_recorders_and_tests_the_nvr_and_its_camera(
         "Snapshot: 64x48"
     )
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the section alone (docs/recorders.md)
+    part.screenshot(path=str(SCREENSHOTS / "integrations-recorders.png"))
+
     # after a reload: the section as stored, its passwords masked, nowhere in the page
     page.reload()
     editor = page.locator('form[data-net="recorders"] textarea')
     assert '"name": "NVR CH3"' in editor.input_value()
     assert PASSWORD not in page.content()
-    shot(page, "integrations-recorders")

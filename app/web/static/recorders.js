@@ -182,5 +182,16 @@
   const stored = JSON.parse(document.getElementById("net-settings").textContent).recorders;
   update(initial, stored);
 
+  // the status again every 15 s while the page is shown (the tests' answers stay)
+  window.setInterval(async function () {
+    if (document.hidden) return;
+    try {
+      const shown = await AB.api("GET", "/api/v1/integrations/settings");
+      status(shown.recorders);
+    } catch (err) {
+      // the network process restarting: the last status stays until the next try
+    }
+  }, 15000);
+
   AB.recorders = { read: read, problems: problems, clear: clear, update: update };
 })();
