@@ -1,9 +1,10 @@
-"""The destinations' settings (MQTT, webhooks, e-mail, Apprise, SIA DC-09), the
-admin's: read with every secret masked, and replaced as one document. The network
-process checks, stores (in its own network.db, never in the event log) and applies
-them without a restart; this process never sees a secret in clear. Each change is
-logged in the event log (an ``integrations-changed`` security event: who, and which
-destinations; never a secret). docs/integrations.md, ADR 0016."""
+"""The destinations' settings (MQTT, webhooks, e-mail, Apprise, SIA DC-09, and the
+recorders and cameras an alarm sets going), the admin's: read with every secret
+masked, and replaced as one document. The network process checks, stores (in its own
+network.db, never in the event log) and applies them without a restart; this process
+never sees a secret in clear. Each change is logged in the event log (an
+``integrations-changed`` security event: who, and which destinations; never a
+secret). docs/integrations.md, docs/recorders.md, ADR 0016, ADR 0017."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ class IntegrationSettingsOut(BaseModel):
     null) when not. Send the document back with the marker to keep a secret."""
 
     document: dict[str, Any] = Field(
-        description="mqtt, webhooks, mail, apprise, sia (docs/integrations.md)"
+        description="mqtt, webhooks, mail, apprise, sia, recorders (docs/integrations.md, "
+        "docs/recorders.md)"
     )
     version: int = Field(description="0: never saved; each save adds 1")
     environment: list[EnvironmentDestination] = Field(
