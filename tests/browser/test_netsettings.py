@@ -155,3 +155,27 @@ def test_the_sia_form_sets_the_sender_and_a_panel_account(
     expect(form.locator('input[name="sender.key"]')).to_have_value("********")
     json_editor = page.locator('form[data-net="sia-json"] textarea')
     assert '"account": "1234"' in json_editor.input_value()
+
+    # the Contact ID codes and the zone numbers per channel, in the form too
+    expect(form.get_by_label("Alarm input")).to_have_value("130")  # the defaults shown
+    form.get_by_label("Alarm input").fill("131")
+    form.get_by_label("Zone numbers").fill("IN1:11, IN2")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator('[data-error-for="sender.zones"]')).to_contain_text(
+        "'IN2' is not name:zone"
+    )
+    form.get_by_label("Zone numbers").fill("IN1:11, IN2:12")
+    form.locator('input[name="sender.codes.fault"]').fill("99")  # below 100: the server says so
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator('[data-error-for="sender.codes.fault"]')).not_to_be_empty()
+    form.locator('input[name="sender.codes.fault"]').fill("300")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator("[data-saved]")).to_contain_text("Saved at")
+    sender = appliance.api("GET", "/api/v1/integrations/settings")["document"]["sia"]["sender"]
+    assert sender["codes"]["alarm"] == 131 and sender["codes"]["fault"] == 300
+    assert sender["zones"] == {"IN1": 11, "IN2": 12}
+    assert sender["key"] == "********"  # the stored key kept
+    page.reload()
+    form = page.locator('form[data-net="sia"]')
+    expect(form.get_by_label("Zone numbers")).to_have_value("IN1:11, IN2:12")
+    expect(form.get_by_label("Alarm input")).to_have_value("131")
