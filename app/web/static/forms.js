@@ -130,8 +130,9 @@
     if (badge) badge.hidden = !changed;
   }
 
-  // For other pages' forms (schedules.js): the same checks and error display.
-  AB.forms = { clearErrors, showError, checkField };
+  // For other pages' forms (schedules.js, netsettings.js): the same checks, error
+  // display and unsaved-changes mark.
+  AB.forms = { clearErrors, showError, checkField, markChanged };
 
   document.querySelectorAll("form[data-config]").forEach(function (form) {
     showWhen(form);

@@ -104,19 +104,7 @@
     }
   }
 
-  function markChanged(form, changed) {
-    if (changed) form.dataset.changed = "";
-    else delete form.dataset.changed;
-    let badge = form.querySelector("[data-unsaved]");
-    if (!badge && changed) {
-      badge = document.createElement("span");
-      badge.className = "badge dirty";
-      badge.dataset.unsaved = "";
-      badge.textContent = "unsaved changes";
-      form.querySelector(".actions").appendChild(badge);
-    }
-    if (badge) badge.hidden = !changed;
-  }
+  const markChanged = (form, changed) => AB.forms.markChanged(form, changed);
 
   // after a save: the masked secrets and the SIA document as the server has them now
   function refresh(form, result) {
