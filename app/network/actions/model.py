@@ -127,6 +127,27 @@ class GenericHttp(_Http):
     clear_body: str | None = None  # None: nothing is sent on clear
 
 
+class OnvifRelay(_Http):
+    """ONVIF: a relay output (its ``RelayOutputToken``) active on alarm, inactive on clear.
+
+    Source: ONVIF Core Specification, Device management "Input/Output",
+    ``SetRelayOutputState`` (devicemgmt.wsdl), SOAP 1.2 with a WS-Security UsernameToken
+    (PasswordDigest) from ``auth.user`` / ``auth.password``; ``auth.scheme`` adds HTTP
+    Basic or Digest for a device that also wants it. The exact requests are in
+    :mod:`.onvif`.
+    """
+
+    kind: Literal["onvif-relay"] = "onvif-relay"
+    relay_token: str = Field(
+        min_length=1, max_length=64, description="the device's RelayOutputToken, e.g. AlarmOut_0"
+    )
+    device_path: str = Field(
+        default="/onvif/device_service",
+        pattern=r"^/[^?#\s]*$",
+        description="the device service's path (the ONVIF default unless the maker moved it)",
+    )
+
+
 class ZoneMinderTrigger(_Model):
     """ZoneMinder zmtrigger: ``<monitor>|on...`` on alarm, ``<monitor>|cancel`` on clear.
 
@@ -174,6 +195,6 @@ HttpAction = (
     | GenericHttp
 )
 Action = Annotated[
-    HttpAction | ZoneMinderTrigger | GenericEvent,
+    HttpAction | OnvifRelay | ZoneMinderTrigger | GenericEvent,
     Field(discriminator="kind"),
 ]

@@ -34,7 +34,7 @@ from app.network.actions.model import FrigateEvent, Phase, ZoneMinderTrigger
 from app.network.actions.send import ActionResult, run_action
 from app.network.delivery import FaultReporter, backoff_delays, describe
 from app.network.evidence.jpeg import inspect_jpeg
-from app.network.evidence.sources import HttpSnapshot, RtspSnapshot, SnapshotError, grab
+from app.network.evidence.sources import CameraSource, SnapshotError, grab
 from app.network.evidence.store import EvidenceStore
 from app.network.outbox import Outbox
 from app.network.source import EventSource
@@ -323,7 +323,7 @@ class RecordersRunner:
             log.exception("%s: snapshot %s for event %d", NAME, camera, event.seq)
         self._finished(event.seq)
 
-    async def _grab(self, source: HttpSnapshot | RtspSnapshot, event: Event, offset: float) -> None:
+    async def _grab(self, source: CameraSource, event: Event, offset: float) -> None:
         base: dict[str, Any] = {"event": event.seq, "name": source.camera, "channel": event.channel}
         if (age := self._too_old(event)) is not None:
             summary = f"no snapshot: the event was {age:.0f} s old when its turn came"
