@@ -53,9 +53,10 @@ _FAULT_CHARS = 200
 class OnvifError(Exception):
     """The device did not do it; ``retry``: whether another attempt may succeed."""
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    def __init__(self, message: str, *, retry: bool, subcode: str = "") -> None:
         super().__init__(message)
         self.retry = retry
+        self.subcode = subcode  # the fault's subcode without its prefix, e.g. NotAuthorized
 
 
 def password_digest(nonce: bytes, created: str, password: str) -> str:
@@ -163,7 +164,9 @@ def parse_body(status: int, content: bytes) -> ET.Element:
         code_name = code.rsplit(":", 1)[-1]
         what = ", ".join(x for x in (code_name, (sub or "").rsplit(":", 1)[-1]) if x)
         message = f"SOAP fault ({what or 'no code'}): {reason.strip()[:_FAULT_CHARS]}"
-        raise OnvifError(message, retry=code_name == "Receiver")
+        raise OnvifError(
+            message, retry=code_name == "Receiver", subcode=(sub or "").rsplit(":", 1)[-1]
+        )
     if not 200 <= status < 300:
         raise OnvifError(f"HTTP {status} without a SOAP fault", retry=status >= 500)
     return first
@@ -232,7 +235,7 @@ def on_host_of(address: str, base_url: str) -> str:
 class OnvifDevice:
     """One device's SOAP client state: its clock offset, measured once per process."""
 
-    base_url: str
+    device_url: str  # the device service: GetSystemDateAndTime is asked there
     auth: Auth
     timeout_s: float
     verify_tls: bool = True
@@ -240,23 +243,34 @@ class OnvifDevice:
 
     async def call(self, url: str, action: str, body: str) -> ET.Element:
         """One operation at ``url``; raises OnvifError, httpx.TimeoutException, httpx.HTTPError."""
-        security = ""
-        if self.auth.user:
-            if self.clock_offset_s is None:
-                self.clock_offset_s = await self._measure_clock(url)
-            security = security_header(
-                self.auth.user,
-                self.auth.password.get_secret_value(),
-                created_now(self.clock_offset_s),
-                secrets.token_bytes(16),
-            )
-        return await self._post(url, action, envelope(body, security))
+        if not self.auth.user:
+            return await self._post(url, action, envelope(body))
+        measured = self.clock_offset_s is None
+        if self.clock_offset_s is None:
+            self.clock_offset_s = await self._measure_clock()
+        try:
+            return await self._post(url, action, envelope(body, self._token()))
+        except OnvifError as error:
+            if measured or error.subcode != "NotAuthorized":
+                raise
+        # Refused with a clock measured earlier: the device's clock may have been set since
+        # (NTP came back, an installer fixed it). Measure again and try once more.
+        self.clock_offset_s = await self._measure_clock()
+        return await self._post(url, action, envelope(body, self._token()))
 
-    async def _measure_clock(self, url: str) -> float:
+    def _token(self) -> str:
+        return security_header(
+            self.auth.user,
+            self.auth.password.get_secret_value(),
+            created_now(self.clock_offset_s or 0.0),
+            secrets.token_bytes(16),
+        )
+
+    async def _measure_clock(self) -> float:
         """Device time minus ours (GetSystemDateAndTime needs no credentials)."""
         before = time.time()
         answer = await self._post(
-            url, f"{TDS}/GetSystemDateAndTime", envelope(get_system_date_and_time())
+            self.device_url, f"{TDS}/GetSystemDateAndTime", envelope(get_system_date_and_time())
         )
         after = time.time()
         return device_clock(answer) - (before + after) / 2
@@ -283,26 +297,23 @@ class OnvifDevice:
 _devices: dict[tuple[str, str, bool], OnvifDevice] = {}
 
 
-def device_for(base_url: str, auth: Auth, timeout_s: float, verify_tls: bool) -> OnvifDevice:
+def device_for(device_url: str, auth: Auth, timeout_s: float, verify_tls: bool) -> OnvifDevice:
     """One client state per device and user in this process (its clock offset is kept)."""
-    key = (base_url, auth.user, verify_tls)
+    key = (device_url, auth.user, verify_tls)
     device = _devices.get(key)
     if device is None or device.auth != auth or device.timeout_s != timeout_s:
-        device = _devices[key] = OnvifDevice(base_url, auth, timeout_s, verify_tls)
+        device = _devices[key] = OnvifDevice(device_url, auth, timeout_s, verify_tls)
     return device
 
 
 async def set_relay(action: OnvifRelay, phase: Phase) -> str:
     """Set the relay output for this phase; the device's answer in a line, or OnvifError."""
-    device = device_for(action.base_url, action.auth, action.timeout_s, action.verify_tls)
+    device_url = action.base_url + action.device_path
+    device = device_for(device_url, action.auth, action.timeout_s, action.verify_tls)
     active = phase == "alarm"
-    try:
-        await device.call(
-            action.base_url + action.device_path,
-            f"{TDS}/SetRelayOutputState",
-            set_relay_output_state(action.relay_token, active),
-        )
-    except OnvifError:
-        device.clock_offset_s = None  # a refused token may be a clock that moved: ask again
-        raise
+    await device.call(
+        device_url,
+        f"{TDS}/SetRelayOutputState",
+        set_relay_output_state(action.relay_token, active),
+    )
     return f"relay {action.relay_token} {'active' if active else 'inactive'}"

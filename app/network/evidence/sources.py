@@ -156,11 +156,12 @@ async def onvif_snapshot_uri(source: OnvifSnapshot) -> str:
     known = _snapshot_uris.get(source)
     if known is not None:
         return known
-    device = onvif.device_for(source.url, source.auth, source.timeout_s, source.verify_tls)
+    device_url = source.url + source.device_path
+    device = onvif.device_for(device_url, source.auth, source.timeout_s, source.verify_tls)
     what = "GetCapabilities"
     try:
         answer = await device.call(
-            source.url + source.device_path,
+            device_url,
             f"{onvif.TDS}/GetCapabilities",
             onvif.get_capabilities("Media"),
         )
@@ -183,7 +184,6 @@ async def onvif_snapshot_uri(source: OnvifSnapshot) -> str:
         )
         uri = onvif.on_host_of(onvif.snapshot_uri(answer), source.url)
     except onvif.OnvifError as error:
-        device.clock_offset_s = None
         raise SnapshotError(f"{source.camera}: ONVIF {what}: {error}") from None
     except httpx.TimeoutException:
         raise SnapshotError(
