@@ -67,6 +67,27 @@ class HikvisionRecord(_Http):
 
     kind: Literal["hikvision-record"] = "hikvision-record"
     channel: int = Field(ge=1, le=256)
+    # The playback link on the alarm's event (app/network/actions/playback.py).
+    rtsp_port: int = Field(default=554, ge=1, le=65535, description="the recorder's RTSP port")
+    recorder_tz: str = Field(
+        default="UTC",
+        description="the recorder's time zone (an IANA name such as Europe/London): the "
+        "playback link gives the alarm's time on the recorder's clock",
+    )
+    playback_preroll_s: int = Field(
+        default=10, ge=0, le=600, description="the playback starts this long before the alarm"
+    )
+
+    @field_validator("recorder_tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/London)") from None
+        return value
 
 
 class DahuaOutput(_Http):

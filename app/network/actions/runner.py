@@ -30,7 +30,8 @@ from app.events import Cause, Event, Kind
 from app.io.commands import Annotate, GetConfig
 from app.io.protocol import Client, ControlError, IoUnavailableError, OutcomeUnknownError
 from app.network.actions.linkage import RecordersConfig, load_recorders
-from app.network.actions.model import FrigateEvent, Phase, ZoneMinderTrigger
+from app.network.actions.model import FrigateEvent, Phase
+from app.network.actions.playback import recording_link
 from app.network.actions.send import ActionResult, run_action
 from app.network.delivery import FaultReporter, backoff_delays, describe
 from app.network.evidence.jpeg import inspect_jpeg
@@ -72,17 +73,6 @@ def evidence_dir(settings: Settings) -> Path:
     """Where snapshots are kept: beside the network process's files (group-readable:
     the web process serves them)."""
     return settings.network_state_dir / "evidence"
-
-
-def recording_link(action: Any, ref: str | None) -> str | None:
-    """The recording at the event's time, where the recorder has an address for it."""
-    if ref is None:
-        return None
-    if isinstance(action, FrigateEvent):
-        return f"{action.base_url}/api/events/{ref}/clip.mp4"
-    if isinstance(action, ZoneMinderTrigger):  # ZoneMinder's web UI at its default path
-        return f"http://{action.host}/zm/index.php?view=event&eid={ref}"
-    return None
 
 
 def phase_of(event: Event) -> Phase | None:
@@ -286,7 +276,7 @@ class RecordersRunner:
         await self._health(action.name, result)
         if not result.sent:
             return  # this phase sends nothing: nothing to log
-        link = recording_link(action, result.ref) if phase == "alarm" else None
+        link = recording_link(action, result.ref, event) if phase == "alarm" and result.ok else None
         await self._say(
             Annotate(
                 what="network-action",
