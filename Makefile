@@ -68,6 +68,7 @@ UI_SHOTS := dashboard dashboard-phone inputs outputs schedules schedules-phone e
 	event-detail events-phone setup-form dashboard-viewer users-phone
 UI_SHOTS += dashboard-overrides walk-test-phone walk-test-report-phone integrations integrations-settings virtual-inputs
 UI_SHOTS += event-recorders
+UI_SHOTS += integrations-recorders
 
 ## screenshots: run the browser tests and copy the current page pictures into docs/img/ui/
 screenshots: $(STAMP) browser

@@ -3,9 +3,10 @@ and the rule between them and the environment's.
 
 **The environment wins, and says so.** A destination set from the environment
 (``ALARMBRIDGE_MQTT_URL``, ``ALARMBRIDGE_WEBHOOK_URL`` (named ``webhook``),
-``ALARMBRIDGE_SMTP_URL``, ``ALARMBRIDGE_APPRISE_URL``, ``ALARMBRIDGE_SIA_FILE``) is
-read-only from the UI and the API; a stored document that enables the same
-destination is refused with an error naming the field and the variable.
+``ALARMBRIDGE_SMTP_URL``, ``ALARMBRIDGE_APPRISE_URL``, ``ALARMBRIDGE_SIA_FILE``; the
+recorders by ``ALARMBRIDGE_RECORDERS_FILE``) is read-only from the UI and the API; a
+stored document that enables the same destination is refused with an error naming the
+field and the variable.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from app.network.apprise_dest import AppriseConfigError, AppriseDestination
 from app.network.destination import Destination
 from app.network.mail import MailConfigError, MailDestination, default_sender
 from app.network.mqtt import MqttDestination, MqttSettings
+from app.network.netrecorders import VARIABLE as RECORDERS_VARIABLE
+from app.network.netrecorders import env_clash
 from app.network.netsettings import NetSettings
 from app.network.sia.service import SiaConfig, SiaConfigError, sia_destination
 from app.network.smtp_url import SCHEMES, SmtpUrl
@@ -36,6 +39,7 @@ ENV_VARIABLES = {
     "mail": "ALARMBRIDGE_SMTP_URL",
     "apprise": "ALARMBRIDGE_APPRISE_URL",
     "sia": "ALARMBRIDGE_SIA_FILE",
+    "recorders": RECORDERS_VARIABLE,  # not a destination: the recorders runner (#20)
 }
 
 
@@ -48,6 +52,7 @@ def from_environment(settings: Settings) -> dict[str, str]:
         "apprise": settings.apprise_url is not None
         and settings.apprise_url.get_secret_value().strip(),
         "sia": settings.sia_file is not None,
+        "recorders": settings.recorders_file is not None,
     }
     return {name: ENV_VARIABLES[name] for name, on in found.items() if on}
 
@@ -73,6 +78,8 @@ def clashes(doc: NetSettings, env: dict[str, str]) -> list[dict[str, str]]:
             clash(f"webhooks.{i}.name", hook.name)
     if "sia" in env and (doc.sia.receiver.enabled or doc.sia.sender.enabled):
         clash("sia", "sia")
+    if "recorders" in env and (problem := env_clash(doc.recorders)) is not None:
+        found.append(problem)
     return found
 
 

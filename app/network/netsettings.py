@@ -8,11 +8,12 @@ is a JSON number, and every error names its field (``mqtt.url``,
 recorders) is one more field with a default, so older documents load unchanged.
 
 **Secrets** (the MQTT and mail passwords, webhook secrets, the Apprise URL, the SIA
-keys) never leave the network process in clear: :func:`masked` replaces each set
-one with :data:`MASK`, and :func:`unmask` puts the stored value back where a
-document sent in still has the marker (a save from the page, an import onto the
-same appliance). A marker with no stored value behind it is an error naming the
-field (an export imported onto another appliance: type the secret there).
+keys, the recorders' passwords: app.network.netrecorders) never leave the network
+process in clear: :func:`masked` replaces each set one with :data:`MASK`, and
+:func:`unmask` puts the stored value back where a document sent in still has the
+marker (a save from the page, an import onto the same appliance). A marker with no
+stored value behind it is an error naming the field (an export imported onto another
+appliance: type the secret there).
 """
 
 from __future__ import annotations
@@ -34,10 +35,19 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    field_serializer,
     model_validator,
 )
 
 from app.events import Kind
+from app.network.actions.linkage import RecordersConfig
+from app.network.netrecorders import (
+    password_slots,
+    revealed,
+    url_password,
+    url_slots,
+    with_password,
+)
 from app.network.sia.service import SiaConfig
 from app.text import Text
 
@@ -250,6 +260,14 @@ class NetSettings(_Model):
     mail: MailSection = Field(default_factory=MailSection)
     apprise: AppriseSection = Field(default_factory=AppriseSection)
     sia: SiaConfig = Field(default_factory=SiaConfig)
+    recorders: RecordersConfig = Field(
+        default_factory=RecordersConfig,
+        description="network actions, cameras and links (docs/recorders.md); empty: none",
+    )
+
+    @field_serializer("recorders")
+    def _recorders(self, value: RecordersConfig) -> dict[str, Any]:
+        return revealed(value)  # stored with its passwords (masked() hides them)
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -288,6 +306,7 @@ def _secret_slots(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], st
                 if isinstance(account, dict):
                     ident = str(account.get("account", "")).upper()
                     yield f"sia.receiver.accounts.{i}.key", account, "key", f"sia-account:{ident}"
+    yield from password_slots(doc)
 
 
 def masked(settings: NetSettings) -> dict[str, Any]:
@@ -297,6 +316,9 @@ def masked(settings: NetSettings) -> dict[str, Any]:
     for _, holder, key, _ in _secret_slots(doc):
         if holder.get(key):
             holder[key] = MASK
+    for _, holder, key, _ in url_slots(doc):
+        if url_password(holder[key]) is not None:
+            holder[key] = with_password(holder[key], MASK)
     return doc
 
 
@@ -316,13 +338,21 @@ def unmask(doc: dict[str, Any], stored: NetSettings) -> dict[str, Any]:
     of the same field (paired by identity, see :func:`_secret_slots`);
     :class:`MaskedSecretError` names every masked field with nothing stored."""
     doc = copy.deepcopy(doc)
-    known = {ident: holder.get(key) for _, holder, key, ident in _secret_slots(stored.model_dump())}
+    old = stored.model_dump()
+    known = {ident: holder.get(key) for _, holder, key, ident in _secret_slots(old)}
     missing = []
     for path, holder, key, ident in _secret_slots(doc):
         if holder.get(key) == MASK:
             value = known.get(ident)
             if value:
                 holder[key] = value
+            else:
+                missing.append(path)
+    urls = {ident: url_password(holder[key]) for _, holder, key, ident in url_slots(old)}
+    for path, holder, key, ident in url_slots(doc):
+        if url_password(holder[key]) == MASK:
+            if value := urls.get(ident):
+                holder[key] = with_password(holder[key], value)
             else:
                 missing.append(path)
     if missing:
@@ -337,11 +367,16 @@ def problems_of(exc: ValidationError) -> list[dict[str, str]]:
     for error in exc.errors():
         where = [str(p) for p in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
-        head, sep, rest = message.partition(": ")
-        if sep and head.isidentifier() and error["type"] == "value_error":
-            where.append(head)  # "url: give ..." from a section's own check
-            message = rest
-        found.append({"field": ".".join(where), "message": message})
+        # the recorders' check lists every broken reference: "links.Door.on_alarm: ...; ..."
+        several = where[:1] == ["recorders"] and error["type"] == "value_error"
+        for part in message.split("; ") if several else [message]:
+            head, sep, rest = part.partition(": ")
+            named = head.isidentifier() or (several and head.startswith("links."))
+            if sep and named and error["type"] == "value_error":
+                # "url: give ..." from a section's own check
+                found.append({"field": ".".join([*where, head]), "message": rest})
+            else:
+                found.append({"field": ".".join(where), "message": part})
     return found
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from app.io.commands import NetworkFault
 from app.io.notify import Notifier
 from app.io.protocol import MAX_LINE, Client, encode
-from app.network.actions.runner import recorders_runner
 from app.network.apprise_dest import apprise_destination
 from app.network.checks import check, secret
 from app.network.delivery import DeliveryLoop, describe
@@ -33,6 +32,7 @@ from app.network.device import device_id
 from app.network.mail import mail_destination
 from app.network.mqtt import MqttDestination, MqttSettings
 from app.network.outbox import Outbox
+from app.network.recreload import Recorders
 from app.network.reload import ENVIRONMENT, Configurator, Fleet, SettingsProblemsError
 from app.network.sia.sender import SiaSender
 from app.network.sia.service import (
@@ -120,14 +120,18 @@ class NetworkProcess:
                 backlog_fault_s=settings.backlog_fault_s,
             )
 
-        # recorders (app/network/actions/runner.py): a wrong file stops this process only
-        args = (settings, self.outbox, self.source, io, report_fault, self.device_id)
-        self.recorders = await recorders_runner(*args)
-        # the environment's destinations, then the stored settings' (app.network.reload)
         self.fleet = Fleet(make_loop, report_fault, io)
+        # recorders (app.network.recreload): the file's (a wrong one stops this process
+        # only), else the stored settings'; replaced in process when those change
+        args = (settings, self.outbox, self.source, io, report_fault, self.device_id)
+        self.recorders = Recorders(*args, start_task=self.fleet._task)
+        # the environment's destinations, then the stored settings' (app.network.reload)
         for destination in destinations(settings, self.device_id, io, sia):
             self.fleet.start(destination, ENVIRONMENT)
-        self.config = Configurator(settings, self.device_id, io, self.fleet, self.outbox)
+        self.config = Configurator(
+            settings, self.device_id, io, self.fleet, self.outbox, self.recorders
+        )
+        await self.recorders.start(self.config.document.recorders)
         self.config.start()
         if not self.loops:
             log.warning(
@@ -147,8 +151,6 @@ class NetworkProcess:
         finally:
             os.umask(old)
         tasks = [asyncio.create_task(self.source.follow(), name="io-stream")]
-        if self.recorders is not None:
-            tasks.append(asyncio.create_task(self.recorders.run(), name="recorders"))
         if sia is not None and self.sia_receiver is not None:  # panels in: virtual inputs
             receiving = run_receiver(sia, io, stop, receiver=self.sia_receiver)
             tasks.append(asyncio.create_task(receiving, name="sia-receiver"))
@@ -166,6 +168,7 @@ class NetworkProcess:
         finally:
             self.notifier.stopping()
             server.close()
+            await self.recorders.stop("the process stops", clear_fault=False)
             await self.fleet.close()
             self.config.close()
             for task in tasks:
@@ -219,6 +222,7 @@ class NetworkProcess:
 
     async def _handle(self, request: dict[str, Any]) -> Any:
         cmd = request["cmd"]
+        runner = self.recorders.runner
         if cmd == "status":
             return {
                 "device_id": self.device_id,
@@ -226,15 +230,18 @@ class NetworkProcess:
                 "stream_error": self.source.stream_error,
                 "destinations": [await loop.status() for loop in self.loops.values()],
                 "sia": self._sia_status(),
-                "recorders": None if self.recorders is None else self.recorders.status(),
+                "recorders": None if runner is None else runner.status(),
             }
         if cmd == "test":
             await self._loop(request).send_test()
             return None
         if cmd == "recorders-test":  # an action's or a camera's test (docs/recorders.md)
-            if self.recorders is None:
-                raise ValueError("no recorders are configured (ALARMBRIDGE_RECORDERS_FILE)")
-            return await self.recorders.test(str(request.get("name")))
+            if runner is None:
+                raise ValueError(
+                    "no recorders are configured (the Integrations page, or "
+                    "ALARMBRIDGE_RECORDERS_FILE)"
+                )
+            return await runner.test(str(request.get("name")))
         if cmd == "replay":
             loop = self._loop(request)
             from_seq = request.get("from_seq")

@@ -39,9 +39,11 @@ from app.network.netbuild import (
     plan,
     receiver_of,
 )
+from app.network.netrecorders import configures_anything
 from app.network.netsettings import NetSettings, SettingsProblemsError, masked, parse
 from app.network.netstore import SettingsStore
 from app.network.outbox import Outbox
+from app.network.recreload import Recorders
 from app.network.sia.receiver import SiaReceiver
 from app.network.sia.sender import SiaSender
 from app.network.sia.service import SiaConfig, run_receiver, sia_receiver
@@ -186,8 +188,10 @@ class Configurator:
         io: Client,
         fleet: Fleet,
         outbox: Outbox,
+        recorders: Recorders | None = None,
     ) -> None:
         self.settings = settings
+        self.recorders = recorders  # the recorders runner (app.network.recreload)
         self.device = device
         self.io = io
         self.fleet = fleet
@@ -227,7 +231,9 @@ class Configurator:
             "version": self.version,
             "environment": [{"name": n, "variable": v} for n, v in self.env.items()],
             "running": {name: origin.get(name, "stored") for name in self.fleet.running},
+            "recorders": None if self.recorders is None else self.recorders.shown(self.document),
             "problems": self.problems
+            + ([] if self.recorders is None else self.recorders.problems)
             + (
                 [{"field": "sia.receiver.port", "message": self.fleet.receiver_error}]
                 if self.fleet.receiver_error
@@ -241,6 +247,9 @@ class Configurator:
         async with self._lock:
             new = parse(doc, self.document)
             problems = clashes(new, self.env)
+            recorders = new.recorders != self.document.recorders and "recorders" not in self.env
+            if recorders and self.recorders is not None:
+                problems += await self.recorders.check(new.recorders)
             planned = plan(new, self.settings, self.device, self.io, self.env)
             current = {
                 name: r.fingerprint
@@ -268,6 +277,14 @@ class Configurator:
             if before != after:
                 which = "changed" if before and after else "added" if after else "removed"
                 changes[which].append("sia-receiver")
+            if recorders:
+                had, has = (
+                    configures_anything(self.document.recorders),
+                    configures_anything(new.recorders),
+                )
+                changes["changed" if had and has else "added" if has else "removed"].append(
+                    "recorders"
+                )
             edited = _edited(self.document, new)
             if dry_run or not edited:
                 return {
@@ -281,6 +298,8 @@ class Configurator:
             self.document = new
             self.problems = []
             await self._apply(current, wanted, made, receiver)
+            if recorders and self.recorders is not None:
+                await self.recorders.replace(new.recorders)
             for name in old_hooks - {h.name for h in new.webhooks}:
                 if name not in self.env:
                     self.outbox.forget(name)
@@ -316,6 +335,7 @@ def _parts(doc: NetSettings) -> dict[str, Any]:
         "mail": doc.mail,
         "apprise": doc.apprise,
         "sia": doc.sia,
+        "recorders": doc.recorders,
     }
     parts.update({f"webhook {h.name}": h for h in doc.webhooks})
     return parts

@@ -34,6 +34,7 @@ from app.web.errors import NotFoundError, answers
 router = APIRouter(tags=["events"])
 SEARCH_AFTER = 100_000  # annotations are looked for in this many events after their event
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+RELAY_SCAN = 200  # rows after an input's change looked at for the outputs it moved
 
 
 class Annotation(BaseModel):
@@ -56,8 +57,22 @@ class Annotation(BaseModel):
     image: str | None = Field(default=None, description="where the snapshot is served")
 
 
+class RelayChange(BaseModel):
+    """An output the event's input changed: the DVR being told (or told to stop)."""
+
+    seq: int = Field(description="the output's own row")
+    output: str
+    state: str = Field(description="active or idle")
+    dvr_channel: str | None = None
+    relay: str | None = Field(default=None, description="energised or released")
+    after_ms: float = Field(description="how long after the input's change")
+
+
 class EventAnnotations(BaseModel):
     event: int
+    relays: list[RelayChange] = Field(
+        default_factory=list, description="the outputs this input change moved, in order"
+    )
     actions: list[Annotation] = Field(description="each network action's result, in order")
     snapshots: list[Annotation]
     skipped: list[Annotation] = Field(description="jobs not run: the event was too old")
@@ -108,6 +123,59 @@ def annotations_of(db: Engine, seq: int) -> Found:
     return found
 
 
+def relays_of(db: Engine, seq: int) -> list[RelayChange]:
+    """The outputs an input's change moved: the output rows caused by that input in the
+    same boot, up to the input's next change (among the :data:`RELAY_SCAN` rows that
+    follow it; the engine writes them in the same tick, right after the input's row).
+    Empty for any other kind of event."""
+    columns = (
+        events.c.seq,
+        events.c.kind,
+        events.c.channel,
+        events.c.state,
+        events.c.cause,
+        events.c.source,
+        events.c.dvr_channel,
+        events.c.detail,
+        events.c.mono_ns,
+        events.c.boot_id,
+    )
+    with db.connect() as connection:
+        first = connection.execute(select(*columns).where(events.c.seq == seq)).first()
+        if first is None or first.kind != "input":
+            return []
+        rows = connection.execute(
+            select(*columns)
+            .where(
+                events.c.seq > seq,
+                events.c.seq <= min(seq + RELAY_SCAN, MAX_INTEGER),
+                events.c.kind.in_(("input", "output")),
+            )
+            .order_by(events.c.seq)
+        ).all()
+    moved: list[RelayChange] = []
+    for row in rows:
+        if row.boot_id != first.boot_id:
+            break
+        if row.kind == "input":
+            if row.channel == first.channel:
+                break  # its next change: what follows is that one's
+            continue
+        if row.cause == "input" and row.source == first.channel:
+            detail = json.loads(row.detail or "{}")
+            moved.append(
+                RelayChange(
+                    seq=row.seq,
+                    output=row.channel or "",
+                    state=row.state,
+                    dvr_channel=row.dvr_channel,
+                    relay=detail.get("relay") if isinstance(detail, dict) else None,
+                    after_ms=round((row.mono_ns - first.mono_ns) / 1e6, 3),
+                )
+            )
+    return moved
+
+
 def image_path(settings: Settings, sha256: str) -> Path | None:
     """The stored snapshot's file (app/network/evidence/store.py's layout), or None."""
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -120,11 +188,14 @@ def image_path(settings: Settings, sha256: str) -> Path | None:
 async def event_annotations(
     state: State, seq: Annotated[WholeNumber, PathParam(ge=1, le=MAX_INTEGER)]
 ) -> EventAnnotations:
-    """What the network process did for an event: each network action's answer, the
-    snapshots (with their hash and where to fetch them) and the recording links."""
+    """What an event set off: the outputs an input's change moved (the DVR told), and
+    what the network process did: each network action's answer, the snapshots (with
+    their hash and where to fetch them) and the recording links."""
     found = await asyncio.to_thread(annotations_of, state.read_db(), seq)
+    relays = await asyncio.to_thread(relays_of, state.read_db(), seq)
     return EventAnnotations(
         event=seq,
+        relays=relays,
         actions=found.actions,
         snapshots=found.snapshots,
         skipped=found.skipped,

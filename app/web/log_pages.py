@@ -21,7 +21,7 @@ from app.web.api.events import Span, event_out, histogram_data
 from app.web.changes import config_changes
 from app.web.deps import State, WebState
 from app.web.errors import ApiError, NotFoundError
-from app.web.evidence import annotations_of
+from app.web.evidence import annotations_of, relays_of
 from app.web.models import EventOut, Histogram
 from app.web.pages import attempt, render
 from app.web.security import require
@@ -277,6 +277,7 @@ async def event_page(request: Request, state: State, seq: str) -> HTMLResponse:
         changes = config_changes(detail["old"], detail.get("new") or {})
         detail = {k: v for k, v in detail.items() if k not in ("old", "new")}
     annotations = await asyncio.to_thread(annotations_of, state.read_db(), event.seq)
+    relays = await asyncio.to_thread(relays_of, state.read_db(), event.seq)
     annotated = detail.get("event") if event.kind == "system" else None  # an annotation's event
     return render(
         state,
@@ -287,5 +288,6 @@ async def event_page(request: Request, state: State, seq: str) -> HTMLResponse:
         changes=changes,
         detail_rows=_rows(detail),
         annotations=annotations,
+        relays=relays,
         annotated=annotated if isinstance(annotated, int) else None,
     )

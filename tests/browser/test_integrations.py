@@ -3,12 +3,9 @@ run' delivering to a webhook receiver; an admin sends a test and replays."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +13,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Appliance, shot
+from tests.browser.webhook_peer import Posts, webhook_receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
-def posts() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A webhook receiver (its URL, and the bodies it got); tests/network checks the
-    signatures, this one only keeps what comes."""
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            got.append(json.loads(body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
+def posts() -> Iterator[Posts]:
+    with webhook_receiver() as posts:
+        yield posts
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ unsaved changes are noticed; a stored secret comes back masked."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +14,15 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Appliance, shot
 from tests.browser.test_integrations import until
+from tests.browser.webhook_peer import Posts, webhook_receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
-def hooks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            got.append({"headers": dict(self.headers), **json.loads(body)})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
+def hooks() -> Iterator[Posts]:
+    with webhook_receiver() as posts:
+        yield posts
 
 
 @pytest.fixture
@@ -155,3 +137,27 @@ def test_the_sia_form_sets_the_sender_and_a_panel_account(
     expect(form.locator('input[name="sender.key"]')).to_have_value("********")
     json_editor = page.locator('form[data-net="sia-json"] textarea')
     assert '"account": "1234"' in json_editor.input_value()
+
+    # the Contact ID codes and the zone numbers per channel, in the form too
+    expect(form.get_by_label("Alarm input")).to_have_value("130")  # the defaults shown
+    form.get_by_label("Alarm input").fill("131")
+    form.get_by_label("Zone numbers").fill("IN1:11, IN2")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator('[data-error-for="sender.zones"]')).to_contain_text(
+        "'IN2' is not name:zone"
+    )
+    form.get_by_label("Zone numbers").fill("IN1:11, IN2:12")
+    form.locator('input[name="sender.codes.fault"]').fill("99")  # below 100: the server says so
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator('[data-error-for="sender.codes.fault"]')).not_to_be_empty()
+    form.locator('input[name="sender.codes.fault"]').fill("300")
+    form.get_by_role("button", name="Save SIA").click()
+    expect(form.locator("[data-saved]")).to_contain_text("Saved at")
+    sender = appliance.api("GET", "/api/v1/integrations/settings")["document"]["sia"]["sender"]
+    assert sender["codes"]["alarm"] == 131 and sender["codes"]["fault"] == 300
+    assert sender["zones"] == {"IN1": 11, "IN2": 12}
+    assert sender["key"] == "********"  # the stored key kept
+    page.reload()
+    form = page.locator('form[data-net="sia"]')
+    expect(form.get_by_label("Zone numbers")).to_have_value("IN1:11, IN2:12")
+    expect(form.get_by_label("Alarm input")).to_have_value("131")

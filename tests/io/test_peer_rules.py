@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,8 @@ from app.io.peer import peer_rules
 from app.io.process import IoProcess
 from app.io.protocol import Client
 from app.settings import Settings
+from tests.io import other_user
+from tests.io.other_user import OTHER_UID, run_as_other_user
 
 IO_UID, WEB_UID, NET_UID, OTHER = 990, 991, 992, 993
 WEB, NET = Path("/web"), Path("/net")
@@ -121,7 +120,6 @@ def test_the_io_process_s_own_user_may_send_them_all(own_io: IoProcess) -> None:
 
 # -- as another user (needs root) ------------------------------------------------------
 
-OTHER_UID = 65534  # nobody
 CLIENT = """
 import json, socket, sys
 sock = socket.socket(socket.AF_UNIX)
@@ -152,34 +150,7 @@ COMMANDS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory another user can reach (pytest's own are private)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to run a client of the io socket as another user")
-    if shutil.which("python3", path="/usr/bin:/bin") is None:
-        pytest.skip("needs a system python3 that another user can run")
-    where = Path(tempfile.mkdtemp(prefix="alarmbridge-peer-"))
-    where.chmod(0o711)
-    try:
-        yield where
-    finally:
-        shutil.rmtree(where)
-
-
-def _as_other_user(socket_path: Path) -> dict[str, dict[str, Any]]:
-    python = shutil.which("python3", path="/usr/bin:/bin")
-    assert python is not None
-    done = subprocess.run(
-        [python, "-I", "-c", CLIENT, str(socket_path), json.dumps(COMMANDS)],
-        user=OTHER_UID,
-        group=OTHER_UID,
-        extra_groups=[],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd="/",
-    )
-    assert done.returncode == 0, done.stderr
-    return {r["cmd"]: r for r in map(json.loads, done.stdout.splitlines())}
+    yield from other_user.shared_dir()
 
 
 def _io(where: Path, owned_by_other: str | None) -> IoProcess:
@@ -219,7 +190,7 @@ def test_another_user_is_refused_unless_it_owns_the_process_s_directory(
 ) -> None:
     process = _io(shared_dir, owned)
     try:
-        replies = _as_other_user(process.settings.socket_path)
+        replies = run_as_other_user(CLIENT, str(process.settings.socket_path), json.dumps(COMMANDS))
         assert {cmd for cmd, r in replies.items() if r["ok"]} == accepted, replies
         for cmd in set(replies) - accepted:
             assert "is accepted only from the" in replies[cmd]["error"], replies[cmd]

@@ -20,7 +20,7 @@ from app.io.commands import ANNOTATION_KINDS
 from tests.actions.peer import Peer, Reply, running_peer
 from tests.evidence.conftest import rtsp_camera  # noqa: F401  (a session fixture)
 from tests.io.conftest import IoProc
-from tests.network.conftest import io_proc  # noqa: F401  (a fixture)
+from tests.network.conftest import io_proc, network, network_env, tokens, web  # noqa: F401
 
 
 def small_jpeg(width: int = 64, height: int = 48) -> bytes:

@@ -106,6 +106,7 @@ MINIMUM: dict[tuple[str, str], Role | None] = {
     # their settings (secrets masked even so): an admin's, reading included
     ("GET", "/api/v1/integrations/settings"): ADMIN,
     ("PUT", "/api/v1/integrations/settings"): ADMIN,
+    ("POST", "/api/v1/integrations/recorders/{name}/test"): ADMIN,
     # users and API tokens: admins only, reading included
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,

@@ -170,3 +170,29 @@ def test_the_system_page_says_how_to_fix_the_clock(client: TestClient) -> None:
         assert "network time service" in html
     else:
         assert "How to fix it:" in html and "timedatectl timesync-status" in html
+
+
+def test_an_input_change_shows_the_relays_it_moved(client: TestClient) -> None:
+    def sim(closed: bool) -> None:
+        reply = client.post("/api/v1/simulation/inputs/1", json={"closed": closed})
+        assert reply.status_code == 200, reply.text
+
+    sim(True)
+    wait_for(lambda: events(client, channel="OUT1", kind="output"))
+    sim(False)
+    wait_for(lambda: len(events(client, channel="OUT1", kind="output")) >= 2)
+    alarm, restore = sorted(
+        (e for e in events(client, channel="IN1", kind="input")), key=lambda e: e["seq"]
+    )[-2:]
+    moved = client.get(f"/api/v1/events/{alarm['seq']}/annotations").json()["relays"]
+    # the alarm's own output row only: the restore's row belongs to the restore
+    assert [(r["output"], r["state"], r["dvr_channel"], r["relay"]) for r in moved] == [
+        ("OUT1", "active", "CH1", "energised")
+    ]
+    assert moved[0]["seq"] > alarm["seq"] and moved[0]["after_ms"] >= 0
+    back = client.get(f"/api/v1/events/{restore['seq']}/annotations").json()["relays"]
+    assert [(r["output"], r["state"]) for r in back] == [("OUT1", "idle")]
+    html = page(client, f"/events/{alarm['seq']}")
+    assert "Relays it moved" in html and f'href="/events/{moved[0]["seq"]}">OUT1</a>' in html
+    output_page = page(client, f"/events/{moved[0]['seq']}")  # an output row moves nothing
+    assert "Relays it moved" not in output_page

@@ -9,13 +9,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,8 @@ from app.auth.passwords import hash_password
 from app.auth.store import AuthStore
 from app.io.process import IoProcess
 from app.settings import Settings
+from tests.io import other_user
+from tests.io.other_user import OTHER_UID, run_as_other_user
 from tests.support import wait_for
 from tests.web.conftest import ADMIN
 
@@ -213,7 +213,6 @@ def test_the_io_process_never_leaves_files_for_others(tmp_path: Path) -> None:
 
 # -- 12. the io socket's security command ---------------------------------------------------
 
-OTHER_UID = 65534  # nobody
 CLIENT = """
 import json, socket, sys
 sock = socket.socket(socket.AF_UNIX)
@@ -230,35 +229,7 @@ for cmd in ({"cmd": "status"}, {"cmd": "security", "state": "login", "user": "fo
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory another user can reach (pytest's own are private)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root, to run a client of the io socket as another user")
-    python = shutil.which("python3", path="/usr/bin:/bin")
-    if python is None:
-        pytest.skip("needs a system python3 that another user can run")
-    where = Path(tempfile.mkdtemp(prefix="alarmbridge-peer-"))
-    where.chmod(0o711)
-    try:
-        yield where
-    finally:
-        shutil.rmtree(where)
-
-
-def as_other_user(socket_path: Path) -> dict[str, dict[str, object]]:
-    python = shutil.which("python3", path="/usr/bin:/bin")
-    assert python is not None
-    done = subprocess.run(
-        [python, "-I", "-c", CLIENT, str(socket_path)],
-        user=OTHER_UID,
-        group=OTHER_UID,
-        extra_groups=[],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd="/",
-    )
-    assert done.returncode == 0, done.stderr
-    return {r["cmd"]: r for r in map(json.loads, done.stdout.splitlines())}
+    yield from other_user.shared_dir()
 
 
 def io_in(data: Path, web: Path | None) -> IoProcess:
@@ -279,7 +250,7 @@ def logged_sources(process: IoProcess) -> list[str]:
 def test_only_the_web_processs_user_may_write_security_events(shared_dir: Path) -> None:
     process = io_in(shared_dir / "data", None)  # the web dir is the data dir: ours
     try:
-        replies = as_other_user(process.settings.socket_path)
+        replies = run_as_other_user(CLIENT, str(process.settings.socket_path))
         assert replies["status"]["ok"] is True  # other commands are for the socket's group
         assert replies["security"]["ok"] is False
         assert "only from the web process's user" in str(replies["security"]["error"])
@@ -295,7 +266,7 @@ def test_the_owner_of_the_web_directory_may_write_security_events(shared_dir: Pa
     os.chown(web, OTHER_UID, OTHER_UID)  # as the package makes it for alarmbridge-web
     process = io_in(shared_dir / "data", web)
     try:
-        replies = as_other_user(process.settings.socket_path)
+        replies = run_as_other_user(CLIENT, str(process.settings.socket_path))
         assert replies["security"]["ok"] is True, replies
         wait_for(lambda: "forged" in logged_sources(process))
     finally:

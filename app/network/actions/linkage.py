@@ -4,9 +4,10 @@
 (app/network/actions/model.py), the ``cameras`` (snapshot sources:
 app/network/evidence/sources.py), and the ``links``: for an input (by its name),
 which actions run on alarm and on clear, which cameras are snapshotted, and when
-(offsets from the alarm, e.g. 0 s and +2 s). For now it is read from the JSON file
-that ``ALARMBRIDGE_RECORDERS_FILE`` names (:func:`load_recorders`); the model does
-not depend on where it is stored.
+(offsets from the alarm, e.g. 0 s and +2 s). It is the stored network settings'
+``recorders`` section (app.network.netsettings, edited on the Integrations page), or
+the JSON file ``ALARMBRIDGE_RECORDERS_FILE`` names (:func:`load_recorders`); the
+model does not depend on where it is stored.
 
 Every reference is checked when the document is read: a link naming an unknown
 action, camera or (when the input names are given as the validation context

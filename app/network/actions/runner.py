@@ -427,26 +427,28 @@ class RecordersRunner:
         }
 
 
-async def recorders_runner(
+async def input_names(io: Client) -> list[str] | None:
+    """The io process's input names (real and virtual) a link may use; None when it
+    does not answer now (the names are then checked at the next start)."""
+    try:
+        config_doc = await asyncio.to_thread(io.send, GetConfig())
+    except ControlError as exc:
+        log.warning("recorders: cannot check the links' input names now: %s", exc)
+        return None
+    inputs = [i["name"] for i in config_doc.get("inputs", [])]
+    return inputs + [v["name"] for v in config_doc.get("virtual_inputs", [])]
+
+
+async def make_runner(
+    config: RecordersConfig,
     settings: Settings,
     outbox: Outbox,
     source: EventSource,
     io: Client,
     report_fault: FaultReporter,
     device_id: str,
-) -> RecordersRunner | None:
-    """The runner the settings configure (None without ``ALARMBRIDGE_RECORDERS_FILE``).
-    A wrong file raises RecordersConfigError: it stops the network process only."""
-    if settings.recorders_file is None:
-        return None
-    try:
-        config_doc = await asyncio.to_thread(io.send, GetConfig())
-        inputs: list[str] | None = [i["name"] for i in config_doc.get("inputs", [])]
-        inputs = (inputs or []) + [v["name"] for v in config_doc.get("virtual_inputs", [])]
-    except ControlError as exc:  # io not up yet: the names are checked at the next start
-        log.warning("recorders: cannot check the links' input names now: %s", exc)
-        inputs = None
-    config = load_recorders(settings.recorders_file, inputs)
+) -> RecordersRunner:
+    """A runner for ``config`` (from the file or the stored settings), its cursor open."""
     store = None
     if config.cameras:
         root = evidence_dir(settings)
@@ -466,3 +468,19 @@ async def recorders_runner(
     )
     await runner.open_cursor()
     return runner
+
+
+async def recorders_runner(
+    settings: Settings,
+    outbox: Outbox,
+    source: EventSource,
+    io: Client,
+    report_fault: FaultReporter,
+    device_id: str,
+) -> RecordersRunner | None:
+    """The runner ``ALARMBRIDGE_RECORDERS_FILE`` configures (None without it). A wrong
+    file raises RecordersConfigError: it stops the network process only."""
+    if settings.recorders_file is None:
+        return None
+    config = load_recorders(settings.recorders_file, await input_names(io))
+    return await make_runner(config, settings, outbox, source, io, report_fault, device_id)

@@ -1,22 +1,23 @@
-"""The destinations' settings (MQTT, webhooks, e-mail, Apprise, SIA DC-09), the
-admin's: read with every secret masked, and replaced as one document. The network
-process checks, stores (in its own network.db, never in the event log) and applies
-them without a restart; this process never sees a secret in clear. Each change is
-logged in the event log (an ``integrations-changed`` security event: who, and which
-destinations; never a secret). docs/integrations.md, ADR 0016."""
+"""The destinations' settings (MQTT, webhooks, e-mail, Apprise, SIA DC-09, and the
+recorders and cameras an alarm sets going), the admin's: read with every secret
+masked, and replaced as one document. The network process checks, stores (in its own
+network.db, never in the event log) and applies them without a restart; this process
+never sees a secret in clear. Each change is logged in the event log (an
+``integrations-changed`` security event: who, and which destinations; never a
+secret). docs/integrations.md, docs/recorders.md, ADR 0016, ADR 0017."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, Field
 
 from app.network.client import NetworkClient, NetworkError, NetworkUnavailableError
 from app.web import audit as access_log
 from app.web.deps import State
-from app.web.errors import ApiError
+from app.web.errors import ApiError, answers
 from app.web.models import Problem
 from app.web.security import Admin, Principal, client_address
 
@@ -30,12 +31,28 @@ class EnvironmentDestination(BaseModel):
     variable: str = Field(description="the environment variable that sets it")
 
 
+class RecordersShown(BaseModel):
+    """The recorders (docs/recorders.md): the ``recorders`` section of the document,
+    or ``ALARMBRIDGE_RECORDERS_FILE`` when it is set (then read-only here)."""
+
+    origin: str | None = Field(description="'environment', 'stored', or null: none configured")
+    variable: str | None = Field(description="the variable that sets them, if it does")
+    document: dict[str, Any] | None = Field(
+        description="the file's document (secrets masked) when the environment sets them"
+    )
+    status: dict[str, Any] | None = Field(
+        description="the runner's status: read_seq, cursor, pending_events, events_done, "
+        "skipped, failing (null: not running)"
+    )
+
+
 class IntegrationSettingsOut(BaseModel):
     """The stored settings; each secret reads ``"********"`` when set, ``""`` (or
     null) when not. Send the document back with the marker to keep a secret."""
 
     document: dict[str, Any] = Field(
-        description="mqtt, webhooks, mail, apprise, sia (docs/integrations.md)"
+        description="mqtt, webhooks, mail, apprise, sia, recorders (docs/integrations.md, "
+        "docs/recorders.md)"
     )
     version: int = Field(description="0: never saved; each save adds 1")
     environment: list[EnvironmentDestination] = Field(
@@ -46,6 +63,9 @@ class IntegrationSettingsOut(BaseModel):
     )
     problems: list[Problem] = Field(
         description="stored parts that could not start (e.g. a package missing)"
+    )
+    recorders: RecordersShown | None = Field(
+        default=None, description="where the recorders come from, and their runner's status"
     )
     applied: dict[str, list[str]] | None = Field(
         default=None, description="after a save: the destinations added, removed, changed"
@@ -132,3 +152,28 @@ async def put_settings(
     shown = await read(state)
     shown.applied = {k: list(done.get(k) or []) for k in ("added", "removed", "changed")}
     return shown
+
+
+@router.post("/integrations/recorders/{name}/test", responses=answers(404, 502))
+async def test_recorder(
+    state: State, who: Admin, name: Annotated[str, Path(min_length=1, max_length=40)]
+) -> dict[str, Any]:
+    """Test a recorder action (its alarm request, then its clear) or grab one snapshot
+    from a camera, by its name; nothing is logged. 502 with the peer's answer when the
+    recorder refuses or cannot be reached, 404 for an unknown name, 503 when the network
+    process is not running."""
+    try:
+        result: dict[str, Any] = await asyncio.to_thread(client(state).recorders_test, name)
+    except NetworkUnavailableError as exc:
+        raise unavailable(exc) from None
+    except NetworkError as exc:
+        status = 404 if str(exc).startswith(("no action or camera", "no recorders")) else 502
+        raise ApiError(str(exc), status=status) from None
+    failed = [
+        f"{phase}: {result[phase].get('summary') or result[phase]}"
+        for phase in ("alarm", "clear")
+        if isinstance(result.get(phase), dict) and result[phase].get("ok") is False
+    ]
+    if failed:
+        raise ApiError(f"{name}: the recorder answered {'; '.join(failed)}", status=502)
+    return result

@@ -44,6 +44,8 @@
           problems: [{ field: "sia", message: "not valid JSON: " + err.message }],
         });
       }
+    } else if (part === "recorders") {
+      next.recorders = AB.recorders.read();
     } else if (part === "webhook") {
       const hook = collect(form);
       if (form.dataset.index !== undefined) next.webhooks[Number(form.dataset.index)] = hook;
@@ -79,6 +81,10 @@
   }
 
   function showProblems(form, err) {
+    if (form.dataset.net === "recorders" && err.problems && err.problems.length) {
+      AB.recorders.problems(form, err.problems); // one line per path (recorders.js)
+      return;
+    }
     if (!err.problems || !err.problems.length) {
       AB.forms.showError(form, "", err.message);
       return;
@@ -132,6 +138,9 @@
       AB.sia.fill(fields, doc.sia);
       markChanged(part === "sia" ? json : fields, false);
       name = "sia";
+    } else if (part === "recorders") {
+      form.elements.namedItem("recorders").value = JSON.stringify(doc.recorders, null, 2);
+      AB.recorders.update(result.recorders, doc.recorders);
     } else {
       form.querySelectorAll("[data-secret]").forEach((node) => (node.value = saved[node.name] || ""));
     }
@@ -142,6 +151,7 @@
 
   async function save(form) {
     AB.forms.clearErrors(form);
+    if (form.dataset.net === "recorders") AB.recorders.clear(form);
     const saved = form.querySelector("[data-saved]");
     saved.textContent = "";
     const fields = Array.from(form.elements).filter((n) => n.dataset.type);

@@ -1,11 +1,12 @@
 // The SIA DC-09 form on the Integrations page: fills its fields (and one fieldset per
-// panel account) from the settings document, and reads them back into it; the parts
-// the form does not show (codes, zones per channel, the time window) keep their value.
+// panel account) from the settings document, and reads them back into it; the part
+// the form does not show (the receiver's time window) keeps its value.
 // Used by netsettings.js (AB.sia.fill, AB.sia.read).
 "use strict";
 (function () {
   const AB = (window.AB = window.AB || {});
   const ZONE = /^(?:(\d+)\s*\/\s*)?(\d+)\s*[:=]\s*V?(\d+)$/i;
+  const CODES = ["alarm", "h24", "fault", "arming", "started", "stopped"];
 
   function field(form, name) {
     return form.elements.namedItem(name);
@@ -63,6 +64,15 @@
     set(form, "sender.account", sender.account);
     set(form, "sender.key", sender.key);
     set(form, "sender.null_s", sender.null_s);
+    const codes = sender.codes || {};
+    for (const key of CODES) set(form, "sender.codes." + key, codes[key]);
+    set(
+      form,
+      "sender.zones",
+      Object.entries(sender.zones || {})
+        .map(([name, zone]) => name + ":" + zone)
+        .join(", ")
+    );
     const receiver = sia.receiver || {};
     set(form, "receiver.enabled", receiver.enabled);
     set(form, "receiver.port", receiver.port);
@@ -89,7 +99,27 @@
   // the SIA part of the document from the form; throws with .problems for a zone list it cannot read
   function read(form, before) {
     const sia = JSON.parse(JSON.stringify(before));
+    const problems = [];
+    const codes = Object.assign({}, (sia.sender || {}).codes);
+    for (const key of CODES) codes[key] = number_or_null(form, "sender.codes." + key);
+    // name:zone pairs; a name may hold a colon, so the last one splits
+    const zones = {};
+    for (const part of text(form, "sender.zones").split(",").map((s) => s.trim()).filter(Boolean)) {
+      const at = part.lastIndexOf(":");
+      const name = at > 0 ? part.slice(0, at).trim() : "";
+      const zone = at > 0 ? part.slice(at + 1).trim() : "";
+      if (!name || !/^\d+$/.test(zone)) {
+        problems.push({
+          field: "sia.sender.zones",
+          message: "'" + part + "' is not name:zone (e.g. IN1:1, Back door:7)",
+        });
+        continue;
+      }
+      zones[name] = Number(zone);
+    }
     sia.sender = Object.assign(sia.sender || {}, {
+      codes: codes,
+      zones: zones,
       enabled: field(form, "sender.enabled").checked,
       primary: peer(form, "primary"),
       backup: peer(form, "backup"),
@@ -97,7 +127,6 @@
       key: text(form, "sender.key") || null,
       null_s: number_or_null(form, "sender.null_s"),
     });
-    const problems = [];
     const accounts = Array.from(form.querySelectorAll("[data-sia-account]")).map(function (row, i) {
       const get = (name) => row.querySelector('[data-field="' + name + '"]').value.trim();
       const zones = [];
