@@ -5,6 +5,7 @@ process on simulated pins, the real network process, and the ONVIF device peer
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from app.io.commands import Simulate
 from tests.actions.onvif_peer import OnvifPeer, running_onvif
-from tests.io.conftest import IoProc
+from tests.io.conftest import CLI, IoProc
 from tests.network.conftest import NetworkProc, wait_until
 from tests.recorders.conftest import (
     DIGEST,
@@ -85,5 +86,25 @@ def test_an_alarm_sets_the_onvif_relay_and_takes_the_onvif_snapshot(
         sets = [c for c in camera.calls if c.operation == "SetRelayOutputState"]
         assert [c.args["LogicalState"] for c in sets] == ["active", "inactive"]
         assert all(c.user == "admin" for c in sets)
+
+        # the installer's test from the command line: the relay, then the camera
+        data = ["--data-dir", str(io_proc.data_dir)]
+        told = subprocess.run(
+            [*CLI, "network", "recorders-test", "Porch relay", *data],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert told.returncode == 0, told.stderr
+        assert "Porch relay alarm: done: relay AlarmOut_0 active (1 attempts" in told.stdout
+        assert "Porch relay clear: done: relay AlarmOut_0 inactive (1 attempts" in told.stdout
+        shot = subprocess.run(
+            [*CLI, "network", "recorders-test", "Porch", *data],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shot.returncode == 0, shot.stderr
+        assert shot.stdout.startswith("Porch: snapshot 96x72, ")
     finally:
         network.close()
