@@ -89,15 +89,15 @@ def test_an_alarm_sets_the_onvif_relay_and_takes_the_onvif_snapshot(
 
         # the installer's test from the command line: the relay, then the camera
         data = ["--data-dir", str(io_proc.data_dir)]
-        told = subprocess.run(
+        tested = subprocess.run(
             [*CLI, "network", "recorders-test", "Porch relay", *data],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert told.returncode == 0, told.stderr
-        assert "Porch relay alarm: done: relay AlarmOut_0 active (1 attempts" in told.stdout
-        assert "Porch relay clear: done: relay AlarmOut_0 inactive (1 attempts" in told.stdout
+        assert tested.returncode == 0, tested.stderr
+        assert "Porch relay alarm: done: relay AlarmOut_0 active (1 attempts" in tested.stdout
+        assert "Porch relay clear: done: relay AlarmOut_0 inactive (1 attempts" in tested.stdout
         shot = subprocess.run(
             [*CLI, "network", "recorders-test", "Porch", *data],
             capture_output=True,
