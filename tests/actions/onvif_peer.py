@@ -87,6 +87,7 @@ class OnvifPeer(Peer):
     refusals: list[str] = field(default_factory=list)
     nonces_used: set[str] = field(default_factory=set)
     receiver_faults: int = 0  # answer this many requests with an env:Receiver fault first
+    time_needs_token: bool = False  # a firmware that will not tell its time without one
     snapshot_path: str = "/onvif-http/snapshot"
     soap_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -289,7 +290,8 @@ class _OnvifHandler(_Handler):
         if f'action="{ns}/{name}"' not in content_type:
             raise RefusedError("InvalidArgs", f"the action parameter is not {ns}/{name}")
         user = _verify_token(self.peer, header)
-        if user is None and name not in PRE_AUTH:
+        pre_auth = PRE_AUTH - ({"GetSystemDateAndTime"} if self.peer.time_needs_token else set())
+        if user is None and name not in pre_auth:
             raise RefusedError(
                 "NotAuthorized", "Sender not Authorized: a UsernameToken is required"
             )

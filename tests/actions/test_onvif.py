@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,12 +20,24 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from app.network.actions import onvif
 from app.network.actions.model import Action, Auth, OnvifRelay
+from app.network.evidence import sources
 from app.network.evidence.sources import OnvifSnapshot, SnapshotError, grab
 from tests.actions.onvif_peer import DEVICE, MEDIA, TDS, OnvifPeer, running_onvif
 from tests.actions.test_http_actions import run
 from tests.recorders.conftest import small_jpeg
 
 AUTH = Auth(scheme="digest", user="admin", password=SecretStr("s3cret-Pass"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_process() -> Iterator[None]:
+    """Each test as a fresh network process: no clock offset or snapshot URI kept from a
+    device that had the same loopback port in an earlier test."""
+    onvif._devices.clear()
+    sources._snapshot_uris.clear()
+    yield
+    onvif._devices.clear()
+    sources._snapshot_uris.clear()
 
 
 def relay(peer: OnvifPeer, **fields: object) -> OnvifRelay:
@@ -79,6 +92,17 @@ def test_a_clock_set_since_it_was_measured_is_measured_again() -> None:
     assert result.ok and result.attempts == 1, result
     assert operations(peer)[-2:] == ["GetSystemDateAndTime", "SetRelayOutputState"]
     assert peer.refusals == ["NotAuthorized: Sender not Authorized: Created is not fresh"]
+
+
+def test_a_device_that_will_not_tell_its_time_gets_ours() -> None:
+    with running_onvif() as peer:
+        peer.time_needs_token = True
+        result = run(relay(peer), "alarm")
+    assert result.ok, result
+    assert operations(peer) == ["SetRelayOutputState"]
+    assert peer.refusals == [
+        "NotAuthorized: Sender not Authorized: a UsernameToken is required"
+    ]  # the time, asked without one
 
 
 def test_a_wrong_password_is_refused_by_the_device_and_not_retried() -> None:

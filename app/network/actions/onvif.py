@@ -267,13 +267,20 @@ class OnvifDevice:
         )
 
     async def _measure_clock(self) -> float:
-        """Device time minus ours (GetSystemDateAndTime needs no credentials)."""
+        """Device time minus ours (GetSystemDateAndTime needs no credentials). A device that
+        will not tell it (a fault, an answer without a date) gets our own clock's time: the
+        Pi keeps NTP time, and a device refusing that token says so in its own words."""
         before = time.time()
-        answer = await self._post(
-            self.device_url, f"{TDS}/GetSystemDateAndTime", envelope(get_system_date_and_time())
-        )
-        after = time.time()
-        return device_clock(answer) - (before + after) / 2
+        try:
+            answer = await self._post(
+                self.device_url,
+                f"{TDS}/GetSystemDateAndTime",
+                envelope(get_system_date_and_time()),
+            )
+            device_now = device_clock(answer)
+        except OnvifError:
+            return 0.0
+        return device_now - (before + time.time()) / 2
 
     async def _post(self, url: str, action: str, data: bytes) -> ET.Element:
         async with httpx.AsyncClient(
