@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -88,6 +89,7 @@ class OnvifPeer(Peer):
     nonces_used: set[str] = field(default_factory=set)
     receiver_faults: int = 0  # answer this many requests with an env:Receiver fault first
     time_needs_token: bool = False  # a firmware that will not tell its time without one
+    soap_http_auth: bool = False  # a device that wants HTTP Digest on its SOAP services too
     snapshot_path: str = "/onvif-http/snapshot"
     soap_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -235,6 +237,18 @@ class _OnvifHandler(_Handler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _challenge(self) -> None:
+        """HTTP Digest's 401 (RFC 7616), as peer.py answers an unauthorized request."""
+        nonce = secrets.token_hex(16)
+        self.nonces.add(nonce)
+        self.send_response(401)
+        self.send_header(
+            "WWW-Authenticate",
+            f'Digest realm="{self.peer.realm}", qop="auth", nonce="{nonce}", algorithm=MD5',
+        )
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         """The snapshot JPEG, behind HTTP Digest (the peer's ``scheme``)."""
         if not self.path.startswith(self.peer.snapshot_path + "?"):
@@ -245,6 +259,10 @@ class _OnvifHandler(_Handler):
 
     def do_POST(self) -> None:  # noqa: N802
         peer = self.peer
+        if peer.soap_http_auth and not self._check_auth():  # HTTP Digest on SOAP as well
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._challenge()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         operations = OPERATIONS.get(self.path)

@@ -105,6 +105,33 @@ def test_a_device_that_will_not_tell_its_time_gets_ours() -> None:
     ]  # the time, asked without one
 
 
+def test_http_digest_on_the_soap_service_as_well() -> None:
+    # Devices may want HTTP Digest besides the UsernameToken (ONVIF Core Specification,
+    # "Security": HTTP digest authentication).
+    with running_onvif() as peer:
+        peer.soap_http_auth = True
+        assert run(relay(peer), "alarm").ok
+        no_digest = Auth(user="admin", password=SecretStr("s3cret-Pass"))  # scheme none
+        result = run(relay(peer, auth=no_digest), "clear")
+    assert not result.ok and result.attempts == 1
+    assert "the device wants HTTP authentication too: set auth.scheme to digest" in result.summary
+    assert peer.relays["AlarmOut_0"] == "active"
+
+
+def test_where_the_device_says_its_services_are() -> None:
+    base = "http://203.0.113.7:8080"
+    assert onvif.on_host_of("http://192.168.1.64/onvif/media", base) == (
+        "http://203.0.113.7/onvif/media"  # no port given: the scheme's own
+    )
+    assert onvif.on_host_of("https://10.0.0.2:8443/snap.jpg?ch=1", base) == (
+        "https://203.0.113.7:8443/snap.jpg?ch=1"
+    )
+    assert onvif.on_host_of("/onvif/media", base) == base + "/onvif/media"
+    assert onvif.on_host_of("http://[fe80::1]:80/x", "http://[2001:db8::9]") == (
+        "http://[2001:db8::9]:80/x"
+    )
+
+
 def test_a_wrong_password_is_refused_by_the_device_and_not_retried() -> None:
     with running_onvif() as peer:
         wrong = Auth(scheme="digest", user="admin", password=SecretStr("wrong"))

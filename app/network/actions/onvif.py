@@ -295,6 +295,11 @@ class OnvifDevice:
                 headers={"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'},
             )
         if response.status_code == 401:
+            if self.auth.scheme == "none":
+                raise OnvifError(
+                    "HTTP 401: the device wants HTTP authentication too: set auth.scheme to digest",
+                    retry=False,
+                )
             raise OnvifError("HTTP 401: the device refused the user or password", retry=False)
         return parse_body(response.status_code, response.content)
 
