@@ -336,7 +336,9 @@ class Annotate(Command[Changed]):
     ref: Annotated[Text, Field(max_length=120)] | None = Field(
         default=None, description="an id the recorder gave (Frigate or ZoneMinder event)"
     )
-    link: Annotated[Text, Field(max_length=500, pattern=r"^https?://")] | None = None
+    link: Annotated[Text, Field(max_length=500, pattern=r"^(https?|rtsp)://")] | None = Field(
+        default=None, description="the recording: a web page or clip, or an RTSP playback URI"
+    )
     sha256: Annotated[str, Field(pattern=SHA256)] | None = None
     size: Annotated[int, Field(ge=0, le=50_000_000), _whole(0, 50_000_000)] | None = None
     width: Pixels | None = None

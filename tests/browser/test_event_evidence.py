@@ -5,6 +5,7 @@ recorders file) and a recorder peer with real Digest authentication (issue #20).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,11 @@ def test_the_event_page_shows_the_recorders_answers_the_snapshot_and_the_link(
         expect(row).to_have_attribute("data-ok", "true")
         expect(row).to_contain_text("done")
     link = card.get_by_role("link", name="/api/events/42.0-xyz/clip.mp4")
-    expect(link).to_have_attribute("href", body["links"][0])
+    clip = next(url for url in body["links"] if url.endswith("/clip.mp4"))
+    expect(link).to_have_attribute("href", clip)
+    playback = card.get_by_role("link", name="/Streaming/tracks/101?starttime=")
+    expect(playback).to_have_attribute("href", re.compile(r"^rtsp://127\.0\.0\.1:554/"))
+    expect(card.locator("[data-recording-links]")).to_contain_text("open it in VLC")
     image = card.locator("[data-snapshot] img")
     expect(image).to_be_visible()
     width = image.evaluate("img => img.complete ? img.naturalWidth : 0")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from app.clock import ManualClock
 from app.events import Cause, Event, EventStamper, Kind, NewEvent
@@ -18,8 +19,9 @@ from app.network.actions.linkage import (
     load_recorders,
     parse_recorders,
 )
-from app.network.actions.model import FrigateEvent, ZoneMinderTrigger
-from app.network.actions.runner import phase_of, recording_link
+from app.network.actions.model import FrigateEvent, HikvisionRecord, ZoneMinderTrigger
+from app.network.actions.playback import hikvision_playback, recording_link
+from app.network.actions.runner import phase_of
 from tests.io.conftest import IoProc
 from tests.network.conftest import wait_until
 from tests.recorders.conftest import annotations_in, write_recorders
@@ -163,3 +165,26 @@ def test_the_io_process_logs_an_annotation_against_its_event(io_proc: IoProc) ->
     }
     with pytest.raises(ControlError, match="sha256"):
         io_proc.client.request("annotate", event=1, what="snapshot", name="G", ok=True, sha256="x")
+
+
+def test_hikvision_playback_link_is_on_the_recorders_clock() -> None:
+    # Hikvision's RTSP playback URI (ISAPI ContentMgmt's playbackURI form):
+    # rtsp://<host>:<port>/Streaming/tracks/<ch>01?starttime=YYYYMMDDTHHMMSSZ
+    alarm_us = 1_765_000_000_123_000  # 2025-12-06T05:46:40.123Z
+    nvr = HikvisionRecord(
+        name="NVR", base_url="https://admin@192.0.2.10:8443", channel=12, rtsp_port=5554
+    )
+    assert hikvision_playback(nvr, alarm_us) == (
+        "rtsp://192.0.2.10:5554/Streaming/tracks/1201?starttime=20251206T054630Z"
+    )
+    tokyo = nvr.model_copy(update={"recorder_tz": "Asia/Tokyo", "playback_preroll_s": 0})
+    assert hikvision_playback(tokyo, alarm_us).endswith("?starttime=20251206T144640Z")
+    v6 = HikvisionRecord(name="v6", base_url="http://[2001:db8::5]", channel=1)
+    assert hikvision_playback(v6, alarm_us).startswith("rtsp://[2001:db8::5]:554/")
+    with pytest.raises(ValidationError, match="is not a time zone name"):
+        HikvisionRecord(name="x", base_url="http://h", channel=1, recorder_tz="Mars/Base")
+    # the link is accepted by io's annotate (rtsp://), a javascript: one is not
+    base = {"event": 5, "what": "network-action", "name": "NVR", "ok": True}
+    link = hikvision_playback(nvr, alarm_us)
+    expected = Annotate(event=5, what="network-action", name="NVR", ok=True, link=link)
+    assert parse("annotate", {**base, "link": link}) == expected

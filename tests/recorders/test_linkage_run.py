@@ -8,6 +8,7 @@ import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,11 @@ def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
         assert told_frigate["ref"] == FRIGATE_ID
         link = f"{frigate.url}/api/events/{FRIGATE_ID}/clip.mp4"
         assert told_frigate["link"] == link
+        # the NVR's playback: channel 3's main track from 10 s before the alarm (UTC recorder)
+        alarm_row = next(e for e in log_events(io_proc) if e.seq == seq)
+        start = datetime.fromtimestamp(alarm_row.utc_us / 1e6 - 10, tz=UTC)
+        playback = f"rtsp://127.0.0.1:554/Streaming/tracks/301?starttime={start:%Y%m%dT%H%M%S}Z"
+        assert (actions["NVR CH3"].detail or {})["link"] == playback
         assert all(e.seq > seq and e.channel == input_name(io_proc) for e in rows)
         shots = [e.detail for e in rows if e.state == "snapshot"]
         assert sorted(s["offset_s"] for s in shots if s) == [0, 1]
@@ -103,7 +109,7 @@ def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
         assert [a["name"] for a in body["actions"]] == [
             e.source for e in rows if e.state == "network-action"
         ]
-        assert body["links"] == [link]
+        assert sorted(body["links"]) == sorted([link, playback])
         assert {s["sha256"] for s in body["snapshots"]} == {digest}
         served = web.get(body["snapshots"][0]["image"])
         assert served.status_code == 200
@@ -114,6 +120,7 @@ def test_an_alarm_runs_its_actions_and_snapshots_and_the_event_page_shows_them(
         assert "Recorders and evidence" in page.text
         assert f"/api/v1/evidence/{digest}.jpg" in page.text
         assert link in page.text
+        assert f'href="{playback}"' in page.text
         assert "NVR CH3" in page.text
 
         # the clear: recording stopped, the Frigate event ended by the id it gave

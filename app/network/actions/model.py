@@ -67,6 +67,27 @@ class HikvisionRecord(_Http):
 
     kind: Literal["hikvision-record"] = "hikvision-record"
     channel: int = Field(ge=1, le=256)
+    # The playback link on the alarm's event (app/network/actions/playback.py).
+    rtsp_port: int = Field(default=554, ge=1, le=65535, description="the recorder's RTSP port")
+    recorder_tz: str = Field(
+        default="UTC",
+        description="the recorder's time zone (an IANA name such as Europe/London): the "
+        "playback link gives the alarm's time on the recorder's clock",
+    )
+    playback_preroll_s: int = Field(
+        default=10, ge=0, le=600, description="the playback starts this long before the alarm"
+    )
+
+    @field_validator("recorder_tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/London)") from None
+        return value
 
 
 class DahuaOutput(_Http):
@@ -127,6 +148,27 @@ class GenericHttp(_Http):
     clear_body: str | None = None  # None: nothing is sent on clear
 
 
+class OnvifRelay(_Http):
+    """ONVIF: a relay output (its ``RelayOutputToken``) active on alarm, inactive on clear.
+
+    Source: ONVIF Core Specification, Device management "Input/Output",
+    ``SetRelayOutputState`` (devicemgmt.wsdl), SOAP 1.2 with a WS-Security UsernameToken
+    (PasswordDigest) from ``auth.user`` / ``auth.password``; ``auth.scheme`` adds HTTP
+    Basic or Digest for a device that also wants it. The exact requests are in
+    :mod:`.onvif`.
+    """
+
+    kind: Literal["onvif-relay"] = "onvif-relay"
+    relay_token: str = Field(
+        min_length=1, max_length=64, description="the device's RelayOutputToken, e.g. AlarmOut_0"
+    )
+    device_path: str = Field(
+        default="/onvif/device_service",
+        pattern=r"^/[^?#\s]*$",
+        description="the device service's path (the ONVIF default unless the maker moved it)",
+    )
+
+
 class ZoneMinderTrigger(_Model):
     """ZoneMinder zmtrigger: ``<monitor>|on...`` on alarm, ``<monitor>|cancel`` on clear.
 
@@ -174,6 +216,6 @@ HttpAction = (
     | GenericHttp
 )
 Action = Annotated[
-    HttpAction | ZoneMinderTrigger | GenericEvent,
+    HttpAction | OnvifRelay | ZoneMinderTrigger | GenericEvent,
     Field(discriminator="kind"),
 ]

@@ -30,11 +30,12 @@ from app.events import Cause, Event, Kind
 from app.io.commands import Annotate, GetConfig
 from app.io.protocol import Client, ControlError, IoUnavailableError, OutcomeUnknownError
 from app.network.actions.linkage import RecordersConfig, load_recorders
-from app.network.actions.model import FrigateEvent, Phase, ZoneMinderTrigger
+from app.network.actions.model import FrigateEvent, Phase
+from app.network.actions.playback import recording_link
 from app.network.actions.send import ActionResult, run_action
 from app.network.delivery import FaultReporter, backoff_delays, describe
 from app.network.evidence.jpeg import inspect_jpeg
-from app.network.evidence.sources import HttpSnapshot, RtspSnapshot, SnapshotError, grab
+from app.network.evidence.sources import CameraSource, SnapshotError, grab
 from app.network.evidence.store import EvidenceStore
 from app.network.outbox import Outbox
 from app.network.source import EventSource
@@ -72,17 +73,6 @@ def evidence_dir(settings: Settings) -> Path:
     """Where snapshots are kept: beside the network process's files (group-readable:
     the web process serves them)."""
     return settings.network_state_dir / "evidence"
-
-
-def recording_link(action: Any, ref: str | None) -> str | None:
-    """The recording at the event's time, where the recorder has an address for it."""
-    if ref is None:
-        return None
-    if isinstance(action, FrigateEvent):
-        return f"{action.base_url}/api/events/{ref}/clip.mp4"
-    if isinstance(action, ZoneMinderTrigger):  # ZoneMinder's web UI at its default path
-        return f"http://{action.host}/zm/index.php?view=event&eid={ref}"
-    return None
 
 
 def phase_of(event: Event) -> Phase | None:
@@ -286,7 +276,7 @@ class RecordersRunner:
         await self._health(action.name, result)
         if not result.sent:
             return  # this phase sends nothing: nothing to log
-        link = recording_link(action, result.ref) if phase == "alarm" else None
+        link = recording_link(action, result.ref, event) if phase == "alarm" and result.ok else None
         await self._say(
             Annotate(
                 what="network-action",
@@ -323,7 +313,7 @@ class RecordersRunner:
             log.exception("%s: snapshot %s for event %d", NAME, camera, event.seq)
         self._finished(event.seq)
 
-    async def _grab(self, source: HttpSnapshot | RtspSnapshot, event: Event, offset: float) -> None:
+    async def _grab(self, source: CameraSource, event: Event, offset: float) -> None:
         base: dict[str, Any] = {"event": event.seq, "name": source.camera, "channel": event.channel}
         if (age := self._too_old(event)) is not None:
             summary = f"no snapshot: the event was {age:.0f} s old when its turn came"

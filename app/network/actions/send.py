@@ -24,6 +24,7 @@ from app.network.actions.model import (
     Action,
     Auth,
     GenericEvent,
+    OnvifRelay,
     Phase,
     ZoneMinderTrigger,
 )
@@ -121,6 +122,8 @@ async def _attempt(
         return await _zoneminder(action, phase, fields)
     if isinstance(action, GenericEvent):
         return await _generic_event(action, phase, fields)
+    if isinstance(action, OnvifRelay):
+        return await _onvif_relay(action, phase)
     request = wire.http_request(action, phase, fields, ref)
     if request is None:
         return wire.Answer(True, "nothing to send")
@@ -145,6 +148,23 @@ async def _attempt(
     if not answer.ok and (response.status_code >= 500 or response.status_code == 429):
         raise _RetryableError(answer.summary)
     return answer
+
+
+async def _onvif_relay(action: OnvifRelay, phase: Phase) -> wire.Answer:
+    from app.network.actions import onvif  # it uses this module's TLS context and auth
+
+    try:
+        return wire.Answer(True, await onvif.set_relay(action, phase))
+    except onvif.OnvifError as error:
+        if error.retry:
+            raise _RetryableError(str(error)) from None
+        return wire.Answer(False, f"refused: {error}")
+    except httpx.TimeoutException:
+        raise _RetryableError(f"no answer within {action.timeout_s:g} s") from None
+    except httpx.HTTPError as error:
+        raise _RetryableError(
+            f"could not reach {action.base_url}: {error or type(error).__name__}"
+        ) from None
 
 
 async def _zoneminder(

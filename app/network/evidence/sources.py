@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.network.actions import onvif
 from app.network.actions.model import Auth
 from app.network.actions.send import http_auth, tls_context
 from app.network.evidence.jpeg import NotAJpegError, inspect_jpeg
@@ -64,7 +65,44 @@ class RtspSnapshot(_Source):
         return value
 
 
-SnapshotSource = Annotated[HttpSnapshot | RtspSnapshot, Field(discriminator="kind")]
+class OnvifSnapshot(_Source):
+    """An ONVIF camera that publishes no fixed snapshot URL: its Media service is asked for
+    one (``GetCapabilities`` -> ``GetProfiles`` -> ``GetSnapshotUri``, ONVIF Media Service
+    Specification), kept until a grab fails, and the JPEG fetched as for ``http``.
+
+    ``url`` is the device's address (``http://192.0.2.30`` or with its ONVIF port);
+    ``auth`` gives the WS-Security UsernameToken for the SOAP requests and, with
+    ``scheme`` ``digest`` or ``basic``, the HTTP authentication of every request
+    (cameras want Digest for the JPEG).
+    """
+
+    kind: Literal["onvif"] = "onvif"
+    auth: Auth = Auth()
+    verify_tls: bool = True
+    profile: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the media profile's token; none: the device's first profile",
+    )
+    device_path: str = Field(default="/onvif/device_service", pattern=r"^/[^?#\s]*$")
+
+    @field_validator("url")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not the camera's http:// or https:// address")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(
+                f"{value!r}: give the camera's address only (scheme, host, port); "
+                "its service path is device_path"
+            )
+        return value.rstrip("/")
+
+
+CameraSource = HttpSnapshot | RtspSnapshot | OnvifSnapshot
+SnapshotSource = Annotated[CameraSource, Field(discriminator="kind")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +113,13 @@ class Snapshot:
     elapsed_ms: float
 
 
-async def grab(source: HttpSnapshot | RtspSnapshot) -> Snapshot:
+async def grab(source: CameraSource) -> Snapshot:
     """One checked JPEG from ``source``, or SnapshotError."""
     started = time.monotonic()
     if isinstance(source, HttpSnapshot):
         data = await _grab_http(source)
+    elif isinstance(source, OnvifSnapshot):
+        data = await _grab_onvif(source)
     else:
         data = await asyncio.to_thread(_grab_rtsp, source)
     try:
@@ -91,14 +131,14 @@ async def grab(source: HttpSnapshot | RtspSnapshot) -> Snapshot:
     )
 
 
-async def _grab_http(source: HttpSnapshot) -> bytes:
+async def _grab_http(source: HttpSnapshot | OnvifSnapshot, url: str | None = None) -> bytes:
     try:
         async with httpx.AsyncClient(
             auth=http_auth(source.auth),
             timeout=source.timeout_s,
             verify=tls_context(source.verify_tls),
         ) as client:
-            response = await client.get(source.url)
+            response = await client.get(url or source.url)
     except httpx.TimeoutException:
         raise SnapshotError(f"{source.camera}: no answer within {source.timeout_s:g} s") from None
     except httpx.HTTPError as error:
@@ -106,6 +146,62 @@ async def _grab_http(source: HttpSnapshot) -> bytes:
     if response.status_code != 200:
         raise SnapshotError(f"{source.camera}: HTTP {response.status_code} from the camera")
     return response.content
+
+
+_snapshot_uris: dict[OnvifSnapshot, str] = {}
+
+
+async def onvif_snapshot_uri(source: OnvifSnapshot) -> str:
+    """The camera's snapshot URI, asked once (three SOAP requests) and kept."""
+    known = _snapshot_uris.get(source)
+    if known is not None:
+        return known
+    device_url = source.url + source.device_path
+    device = onvif.device_for(device_url, source.auth, source.timeout_s, source.verify_tls)
+    what = "GetCapabilities"
+    try:
+        answer = await device.call(
+            device_url,
+            f"{onvif.TDS}/GetCapabilities",
+            onvif.get_capabilities("Media"),
+        )
+        media = onvif.on_host_of(onvif.media_xaddr(answer), source.url)
+        what = "GetProfiles"
+        answer = await device.call(media, f"{onvif.TRT}/GetProfiles", onvif.get_profiles())
+        tokens = onvif.profile_tokens(answer)
+        if source.profile is not None and source.profile not in tokens:
+            raise SnapshotError(
+                f"{source.camera}: no media profile {source.profile!r} "
+                f"(the camera's: {', '.join(tokens) or 'none'})"
+            )
+        if not tokens:
+            raise SnapshotError(f"{source.camera}: the camera has no media profile")
+        what = "GetSnapshotUri"
+        answer = await device.call(
+            media,
+            f"{onvif.TRT}/GetSnapshotUri",
+            onvif.get_snapshot_uri(source.profile or tokens[0]),
+        )
+        uri = onvif.on_host_of(onvif.snapshot_uri(answer), source.url)
+    except onvif.OnvifError as error:
+        raise SnapshotError(f"{source.camera}: ONVIF {what}: {error}") from None
+    except httpx.TimeoutException:
+        raise SnapshotError(
+            f"{source.camera}: ONVIF {what}: no answer within {source.timeout_s:g} s"
+        ) from None
+    except httpx.HTTPError as error:
+        raise SnapshotError(f"{source.camera}: ONVIF {what}: could not reach it: {error}") from None
+    _snapshot_uris[source] = uri
+    return uri
+
+
+async def _grab_onvif(source: OnvifSnapshot) -> bytes:
+    uri = await onvif_snapshot_uri(source)
+    try:
+        return await _grab_http(source, uri)
+    except SnapshotError:
+        _snapshot_uris.pop(source, None)  # the camera may have moved it: ask again next time
+        raise
 
 
 def _grab_rtsp(source: RtspSnapshot) -> bytes:
