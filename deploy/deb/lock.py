@@ -5,8 +5,9 @@
 
 For each Debian architecture it asks pip for the runtime dependencies in
 pyproject.toml ``[project].dependencies`` plus ``lgpio`` (the default pin backend on
-a Pi), as CPython 3.11 binary wheels for that platform (Debian 12 has glibc 2.36), and
-writes ``requirements-<arch>.lock``: every wheel, exact version and its sha256.
+a Pi) and ``av`` (RTSP snapshots), as CPython 3.11 binary wheels for that platform
+(Debian 12 has glibc 2.36), and writes ``requirements-<arch>.lock``: every wheel,
+exact version and its sha256.
 
 pip evaluates environment markers against the machine it runs on, not the target, so
 after the download every wheel's own requirements are evaluated again for the target
@@ -31,7 +32,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-EXTRA = ["lgpio"]  # the Pi's pin backend (the 'pi' extra)
+# the Pi's pin backend (the 'pi' extra), and PyAV for RTSP snapshots (the 'rtsp' extra:
+# app/network/evidence; it bundles FFmpeg, so the appliance needs no ffmpeg package)
+EXTRA = ["lgpio", "av>=14.0"]
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 GLIBC_MINOR = range(17, 37)  # manylinux_2_17 (manylinux2014) .. 2_36 (bookworm's glibc)
 

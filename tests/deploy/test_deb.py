@@ -39,7 +39,7 @@ def lock_entries(arch: str) -> dict[str, str]:
 def test_lock_files_pin_and_hash_every_runtime_package() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted: set[str] = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
-    wanted.add("lgpio")
+    wanted |= {"lgpio", "av"}  # the pin backend; PyAV for RTSP snapshots
     amd64, arm64 = lock_entries("amd64"), lock_entries("arm64")
     assert wanted <= set(amd64), f"not in the amd64 lock: {wanted - set(amd64)}"
     assert amd64 == arm64, "both architectures ship the same versions"
@@ -87,6 +87,7 @@ def test_package_contents(arch: str, build_deb: BuildDeb, tmp_path: Path) -> Non
         f"{SITE}/app/web/templates/login.html",
         f"{SITE}/migrations/versions/0001_initial.py",
         f"{SITE}/lgpio.py",
+        f"{SITE}/av/__init__.py",  # RTSP snapshots (the rtsp extra), FFmpeg bundled
     ]:
         assert (root / path).exists(), path
     for script in ("postinst", "prerm", "postrm"):
@@ -116,7 +117,11 @@ def test_amd64_venv_runs_here(build_deb: BuildDeb, tmp_path: Path) -> None:
         pytest.skip("no /usr/bin/python3")
     root = extract(build_deb("amd64"), tmp_path)
     python = root / "opt/alarmbridge/venv/bin/python"
-    code = "import app.cli, fastapi, lgpio, argon2, sqlalchemy; print(app.cli.__file__)"
+    # PyAV's bundled FFmpeg loads: the MJPEG encoder RTSP snapshots are made with
+    code = (
+        "import app.cli, fastapi, lgpio, argon2, sqlalchemy, av; "
+        "av.CodecContext.create('mjpeg', 'w'); print(app.cli.__file__)"
+    )
     out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(str(root / SITE)), out.stdout
