@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -260,7 +261,10 @@ class NetworkProcess:
 
 
 def run_network(settings: Settings) -> int:
-    """Run the network process until SIGTERM or SIGINT."""
+    """Run the network process until SIGTERM or SIGINT. SIGUSR2 writes every thread's
+    stack to stderr (the journal on the Pi): for a process that does not stop or answer
+    (docs/deploy.md, "When something is wrong")."""
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -357,8 +357,21 @@ class NetworkProc:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(15)
-            self.proc = None
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:  # say where it hangs: its threads' stacks
+                self.proc.send_signal(signal.SIGUSR2)
+                time.sleep(1)
+                self.proc.kill()
+                self.proc.wait(10)
+                self.log.flush()
+                tail = (self.data_dir.parent / "network.log").read_text(errors="replace")
+                raise AssertionError(
+                    "the network process did not stop within 15 s of SIGTERM; its log "
+                    f"ends with its threads' stacks:\n{tail[-6000:]}"
+                ) from None
+            finally:
+                self.proc = None
 
     def close(self) -> None:
         self.stop()
