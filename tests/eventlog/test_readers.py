@@ -4,6 +4,8 @@ reopened when the file is replaced (a recovered log) or the connection failed.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,15 @@ def write(writer: EventWriter, stamper: EventStamper, *numbers: int) -> None:
     assert writer.flush()
 
 
-def reader_for(db_path: Path) -> ThreadReaders:
-    return ThreadReaders(make_engine(db_path, read_only=True), db_path)
+@contextmanager
+def open_readers(db_path: Path) -> Iterator[ThreadReaders]:
+    """Per-thread readers of ``db_path``, closed with their engine afterwards."""
+    readers = ThreadReaders(make_engine(db_path, read_only=True), db_path)
+    try:
+        yield readers
+    finally:
+        readers.close()
+        readers.engine.dispose()
 
 
 def test_a_thread_keeps_its_connection_and_sees_each_new_commit(
@@ -33,8 +42,7 @@ def test_a_thread_keeps_its_connection_and_sees_each_new_commit(
 ) -> None:
     writer = make_writer()
     write(writer, stamper, 1)
-    readers = reader_for(db_path)
-    try:
+    with open_readers(db_path) as readers:
         with readers.connection() as first:
             before = last_seq(first)
         write(writer, stamper, 2, 3)  # committed between two reads on the same connection
@@ -42,9 +50,6 @@ def test_a_thread_keeps_its_connection_and_sees_each_new_commit(
             assert second is first
             assert last_seq(second) == before + 2
         assert readers.open_count == 1
-    finally:
-        readers.close()
-        readers.engine.dispose()
 
 
 def test_one_connection_per_thread_and_those_of_ended_threads_are_closed(
@@ -52,10 +57,9 @@ def test_one_connection_per_thread_and_those_of_ended_threads_are_closed(
 ) -> None:
     writer = make_writer()
     write(writer, stamper, 1)
-    readers = reader_for(db_path)
     seen: list[int] = []
     start = threading.Barrier(3)
-    try:
+    with open_readers(db_path) as readers:
 
         def read() -> None:
             start.wait(5)  # all three alive at once: three different threads
@@ -73,9 +77,6 @@ def test_one_connection_per_thread_and_those_of_ended_threads_are_closed(
         with readers.connection():  # a new thread's open sweeps the ended ones
             pass
         assert readers.open_count == 1
-    finally:
-        readers.close()
-        readers.engine.dispose()
     assert readers.open_count == 0
 
 
@@ -86,8 +87,7 @@ def test_a_recovered_log_is_seen_by_the_next_read(db_path: Path, stamper: EventS
     write(writer, stamper, *range(50))
     writer.stop()
     prepared.engine.dispose()
-    readers = reader_for(db_path)
-    try:
+    with open_readers(db_path) as readers:
         with readers.connection() as connection:
             assert len(newest(connection, limit=100).events) == 51  # log-created and ours
         old_identity = file_identity(db_path)
@@ -101,9 +101,6 @@ def test_a_recovered_log_is_seen_by_the_next_read(db_path: Path, stamper: EventS
             states = [e.state for e in events_after(connection, 0)]
         assert states == ["log-recovered"]
         assert readers.open_count == 1  # the old connection was closed, not kept beside
-    finally:
-        readers.close()
-        readers.engine.dispose()
 
 
 def test_a_failed_read_reopens_the_connection(
@@ -111,8 +108,7 @@ def test_a_failed_read_reopens_the_connection(
 ) -> None:
     writer = make_writer()
     write(writer, stamper, 1)
-    readers = reader_for(db_path)
-    try:
+    with open_readers(db_path) as readers:
         with pytest.raises(OperationalError, match="no_such_table"):  # noqa: SIM117
             with readers.connection() as connection:
                 connection.exec_driver_sql("SELECT * FROM no_such_table")
@@ -120,9 +116,6 @@ def test_a_failed_read_reopens_the_connection(
         with readers.connection() as again:
             assert again is not connection
             assert last_seq(again) >= 2
-    finally:
-        readers.close()
-        readers.engine.dispose()
 
 
 def test_an_error_of_the_caller_keeps_the_connection(
@@ -130,8 +123,7 @@ def test_an_error_of_the_caller_keeps_the_connection(
 ) -> None:
     writer = make_writer()
     write(writer, stamper, 1)
-    readers = reader_for(db_path)
-    try:
+    with open_readers(db_path) as readers:
         with pytest.raises(ValueError, match="not a valid cursor"):  # noqa: SIM117
             with readers.connection() as connection:
                 newest(connection, cursor="!!")
@@ -142,6 +134,3 @@ def test_an_error_of_the_caller_keeps_the_connection(
         with readers.connection() as third:
             assert last_seq(third) == before + 1
         assert readers.open_count == 1
-    finally:
-        readers.close()
-        readers.engine.dispose()
