@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tests.actions.peer import Peer, Reply, _Handler, _Server
+from tests.actions.peer import Peer, Reply, _Handler, serving
 
 ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -328,14 +328,5 @@ def _envelope(body: str) -> bytes:
 def running_onvif(jpeg: bytes = b"", clock_offset_s: float = 0.0) -> Iterator[OnvifPeer]:
     """An ONVIF device on a free loopback port; its JPEG behind HTTP Digest."""
     peer = OnvifPeer(scheme="digest", jpeg=jpeg, clock_offset_s=clock_offset_s)
-    handler = type("Handler", (_OnvifHandler,), {"peer": peer, "nonces": set()})
-    server = _Server(("127.0.0.1", 0), handler)
-    peer.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="onvif-peer", daemon=True)
-    thread.start()
-    try:
-        yield peer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(peer, _OnvifHandler, "onvif-peer") as running:
+        yield running

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -156,14 +157,17 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
+P = TypeVar("P", bound=Peer)
+
+
 @contextmanager
-def running_peer(scheme: str = "none") -> Iterator[Peer]:
-    """A peer listening on a free loopback port until the block ends."""
-    peer = Peer(scheme=scheme)
-    handler = type("Handler", (_Handler,), {"peer": peer, "nonces": set()})
-    server = _Server(("127.0.0.1", 0), handler)
+def serving(peer: P, handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[P]:
+    """``peer`` answered by ``handler`` (a :class:`_Handler`) on a free loopback port
+    until the block ends."""
+    bound = type("Handler", (handler,), {"peer": peer, "nonces": set()})
+    server = _Server(("127.0.0.1", 0), bound)
     peer.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="recorder-peer", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:
         yield peer
@@ -171,3 +175,10 @@ def running_peer(scheme: str = "none") -> Iterator[Peer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def running_peer(scheme: str = "none") -> Iterator[Peer]:
+    """A peer listening on a free loopback port until the block ends."""
+    with serving(Peer(scheme=scheme), _Handler, "recorder-peer") as peer:
+        yield peer
