@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import ipaddress
 import ssl
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
@@ -49,6 +48,7 @@ from app.network.netrecorders import (
     with_password,
 )
 from app.network.sia.service import SiaConfig
+from app.network.smtp_url import is_loopback
 from app.text import Text
 
 #: what a set secret reads as outside the network process ("" / null: not set)
@@ -222,20 +222,11 @@ class MailSection(_Model):
             raise ValueError("password: a username is set but no password")
         if self.password and not self.username:
             raise ValueError("username: a password is set but no username")
-        if self.password and self.security == "none" and not _loopback(self.host):
+        if self.password and self.security == "none" and not is_loopback(self.host):
             raise ValueError(
                 "security: the password would go in clear without TLS: choose starttls or tls"
             )
         return self
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class AppriseSection(_Model):

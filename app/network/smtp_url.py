@@ -71,7 +71,8 @@ class SmtpUrl:
         return f"{self.scheme}://{who}{host}:{self.port}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether mail to ``host`` never leaves this machine (a password may go in clear)."""
     if host == "localhost":
         return True
     try:
@@ -117,7 +118,7 @@ def parse_smtp_url(text: str) -> SmtpUrl:
         raise SmtpUrlError(
             f"the SMTP URL names user {username!r} but gives no password: user:password@host"
         )
-    if password and security == "none" and not _is_loopback(host):
+    if password and security == "none" and not is_loopback(host):
         raise SmtpUrlError(
             "the SMTP URL would send the password in clear over smtp://: "
             "use smtp+starttls:// or smtps://"

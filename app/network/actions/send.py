@@ -24,6 +24,7 @@ from app.network.actions.model import (
     Action,
     Auth,
     GenericEvent,
+    HttpAction,
     OnvifRelay,
     Phase,
     ZoneMinderTrigger,
@@ -138,12 +139,8 @@ async def _attempt(
             response = await client.request(
                 request.method, request.target, content=request.body, headers=dict(request.headers)
             )
-    except httpx.TimeoutException:
-        raise _RetryableError(f"no answer within {action.timeout_s:g} s") from None
     except httpx.HTTPError as error:
-        raise _RetryableError(
-            f"could not reach {action.base_url}: {error or type(error).__name__}"
-        ) from None
+        raise _unreached(action, error) from None
     answer = wire.check_answer(action, response.status_code, response.content)
     if not answer.ok and (response.status_code >= 500 or response.status_code == 429):
         raise _RetryableError(answer.summary)
@@ -159,12 +156,15 @@ async def _onvif_relay(action: OnvifRelay, phase: Phase) -> wire.Answer:
         if error.retry:
             raise _RetryableError(str(error)) from None
         return wire.Answer(False, f"refused: {error}")
-    except httpx.TimeoutException:
-        raise _RetryableError(f"no answer within {action.timeout_s:g} s") from None
     except httpx.HTTPError as error:
-        raise _RetryableError(
-            f"could not reach {action.base_url}: {error or type(error).__name__}"
-        ) from None
+        raise _unreached(action, error) from None
+
+
+def _unreached(action: HttpAction | OnvifRelay, error: httpx.HTTPError) -> _RetryableError:
+    """An HTTP request that got no answer (a timeout, a refused connection): retried."""
+    if isinstance(error, httpx.TimeoutException):
+        return _RetryableError(f"no answer within {action.timeout_s:g} s")
+    return _RetryableError(f"could not reach {action.base_url}: {error or type(error).__name__}")
 
 
 async def _zoneminder(
