@@ -144,7 +144,7 @@ class Recorders:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if clear_fault and runner is not None and runner._fault_on:
+        if clear_fault and runner is not None and runner.fault_on:
             with contextlib.suppress(Exception):
                 await self.report_fault(FAULT, False, f"recorders: {why}")
 
@@ -167,5 +167,5 @@ class Recorders:
 def _carry(old: RecordersRunner, new: RecordersRunner) -> None:
     """What the old runner remembers for its clears, for the actions still there."""
     names = {a.name for a in new.config.actions}
-    new._refs.update({k: v for k, v in old._refs.items() if k[0] in names})
-    new._active.update({k: set(v) for k, v in old._active.items() if k in names})
+    new.refs.update({k: v for k, v in old.refs.items() if k[0] in names})
+    new.active.update({k: set(v) for k, v in old.active.items() if k in names})

@@ -115,11 +115,12 @@ class RecordersRunner:
         self._progress = asyncio.Event()
         self._queues: dict[str, asyncio.Queue[tuple[Event, Phase]]] = {}
         self._cameras = {name: asyncio.Semaphore(PER_CAMERA) for name in self._camera_names()}
-        self._refs: dict[tuple[str, str], str] = {}  # (action, channel) -> the alarm's id
-        self._active: dict[str, set[str]] = {}  # action -> the linked inputs in alarm
+        # what a runner made for new settings takes over (app/network/recreload.py):
+        self.refs: dict[tuple[str, str], str] = {}  # (action, channel) -> the alarm's id
+        self.active: dict[str, set[str]] = {}  # action -> the linked inputs in alarm
+        self.fault_on = False  # recorders-failing is raised
         self._fails: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._fault_on = False
 
     def _camera_names(self) -> list[str]:
         return [c.camera for c in self.config.cameras]
@@ -267,12 +268,12 @@ class RecordersRunner:
         if (held := self._hold(action, key, phase)) is not None:
             await self._say(Annotate(what="network-action", ok=True, summary=held, **base))
             return
-        ref = self._refs.get(key) if phase == "clear" else None
+        ref = self.refs.get(key) if phase == "clear" else None
         result: ActionResult = await run_action(
             action, phase, event, f"{self.device_id}-{event.seq}", ref=ref
         )
         if phase == "alarm" and result.ref:
-            self._refs[key] = result.ref
+            self.refs[key] = result.ref
         await self._health(action.name, result)
         if not result.sent:
             return  # this phase sends nothing: nothing to log
@@ -295,7 +296,7 @@ class RecordersRunner:
         in alarm (its recording or output is shared); None: send it. Frigate events are one
         per alarm, each ended by its own clear. In memory: after a restart a clear is sent."""
         name, channel = key
-        active = self._active.setdefault(name, set())
+        active = self.active.setdefault(name, set())
         if phase == "alarm":
             active.add(channel)
             return None
@@ -372,11 +373,11 @@ class RecordersRunner:
             if self._fails[name] >= FAILING_AFTER:
                 self.state.failing[name] = result.summary
         active = bool(self.state.failing)
-        if active or self._fault_on:
+        if active or self.fault_on:
             message = "; ".join(f"{n}: {why}" for n, why in self.state.failing.items())
             with contextlib.suppress(Exception):
                 await self.report_fault(FAULT, active, message or "the recorders answer again")
-            self._fault_on = active
+            self.fault_on = active
 
     async def test(self, name: str) -> dict[str, Any]:
         """The installer's test: an action's alarm then clear request, or one grab from a
